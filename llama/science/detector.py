@@ -1,0 +1,208 @@
+"""IceCube detector response: energy/angle weight A(eps, theta) and zenith weights w(theta).
+
+A(eps, theta) is a per-GeV probability density of the detected energy eps of a
+signal neutrino arriving from declination dec (theta = 90 deg + dec), tabulated
+in declination bands. Two models (SCIENCE.md section 3):
+
+* ``O3Table``: the LLAMA O3 piecewise log-linear table (``data/aeff_lookup.csv``),
+  19 bands of 10 deg in theta, zero at and above 1e8 GeV.
+* ``PublicEffectiveArea``: the IceCube 10-year point-source release muon-neutrino
+  effective area A_eff(E_nu, dec) folded with an E^-2 flux and normalised per
+  declination bin over [epsmin, epsmax]:  A(eps, dec) = A_eff(eps, dec) eps^-2 /
+  integral(A_eff eps^-2 d eps).  It identifies the reconstructed energy with the
+  neutrino energy (a documented approximation) and is zero outside the tabulated
+  energies (1e2..1e10 GeV) and [epsmin, epsmax].
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from llama.errors import ConfigurationError, InputError
+
+DATA = resources.files("llama") / "data"
+#: 90% containment radius of a 2-D Gaussian PSF, in units of its sigma.
+R90_PER_SIGMA = math.sqrt(-2.0 * math.log(0.1))
+
+
+class EnergyAngleWeight:
+    """A(eps, theta) in GeV^-1, tabulated in declination bands."""
+
+    name: str
+    description: str
+
+    def band(self, dec_deg: np.ndarray) -> np.ndarray:
+        """Band index of each declination (deg)."""
+        raise NotImplementedError
+
+    def band_values(self, energy_gev: np.ndarray) -> np.ndarray:
+        """A for each energy (GeV) in every band: shape (n_energies, n_bands), GeV^-1."""
+        raise NotImplementedError
+
+    def __call__(self, energy_gev, dec_deg) -> np.ndarray:
+        """A(eps, dec) element-wise for broadcastable energy (GeV) and dec (deg) arrays."""
+        energy, dec = np.broadcast_arrays(np.asarray(energy_gev, float), np.asarray(dec_deg, float))
+        values = self.band_values(energy.ravel())
+        return values[np.arange(energy.size), self.band(dec.ravel())].reshape(energy.shape)
+
+
+@dataclass
+class O3Table(EnergyAngleWeight):
+    """The LLAMA O3 energy/angle weight table (19 theta bands x 12 energy keys)."""
+
+    log10_factor: np.ndarray  # (12 energy keys k=4..15, 19 bands)
+    slope: np.ndarray  # same shape
+    name: str = "o3-table"
+    description: str = "LLAMA O3 energy/angle weight table (aeff_lookup.csv)"
+
+    N_BANDS = 19
+    FIRST_KEY = 4
+    LAST_KEY = 15
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> O3Table:
+        """Read ``aeff_lookup.csv`` (energy_key, angle_index, log10_factor, slope)."""
+        source = Path(path) if path else DATA / "aeff_lookup.csv"
+        rows = _read_commented_csv(source, "energy/angle table")
+        try:
+            keys = np.array([r["energy_key"].strip() for r in rows])
+            numeric = keys != "high_e"
+            k = keys[numeric].astype(int) - cls.FIRST_KEY
+            i = np.array([int(r["angle_index"]) for r in rows])[numeric]
+            factors = np.array([float(r["log10_factor"]) for r in rows])[numeric]
+            slopes = np.array([float(r["slope"]) for r in rows])[numeric]
+        except (KeyError, ValueError, TypeError) as err:
+            raise InputError(f"{source}: malformed energy/angle table: {err}") from None
+        n_keys = cls.LAST_KEY - cls.FIRST_KEY + 1
+        factor = np.full((n_keys, cls.N_BANDS), -15.0)
+        slope = np.zeros((n_keys, cls.N_BANDS))
+        factor[k, i] = factors
+        slope[k, i] = slopes
+        return cls(factor, slope)
+
+    def band(self, dec_deg):
+        theta = 90.0 + np.asarray(dec_deg, float)
+        return np.clip(np.floor(theta / 10.0).astype(np.int64), 0, self.N_BANDS - 1)
+
+    def band_values(self, energy_gev):
+        log_e = np.log10(np.asarray(energy_gev, float))
+        key = np.clip(np.floor(2.0 * log_e), self.FIRST_KEY, self.LAST_KEY).astype(np.int64)
+        row = key - self.FIRST_KEY
+        factor = self.log10_factor[row]  # (n, 19)
+        exponent = factor + (log_e - (key + 1) / 2.0 + 0.5)[:, None] * 2.0 * self.slope[row]
+        values = np.where(factor <= -15.0, 0.0, 10.0**exponent)
+        values[log_e >= 8.0] = 0.0
+        return values
+
+
+@dataclass
+class PublicEffectiveArea(EnergyAngleWeight):
+    """A(eps, dec) from a public IceCube effective-area table folded with E^-2 (see module doc)."""
+
+    log_e_edges: np.ndarray  # (n_e + 1,) log10(E/GeV)
+    dec_edges: np.ndarray  # (n_dec + 1,) deg, ascending
+    density: (
+        np.ndarray
+    )  # (n_e, n_dec): A_eff E^-2 / norm at unit energy, GeV^-1 (times E^-2 applied later)
+    name: str = "public-aeff"
+    description: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, epsmin: float = 10.0, epsmax: float = 1e9):
+        """Read a release ``*_effectiveArea.csv`` (logEmin logEmax decmin decmax Aeff[cm^2])."""
+        source = Path(path) if path else DATA / "IC86_II_effectiveArea.csv"
+        try:
+            table = np.loadtxt(source, skiprows=1)
+            if table.ndim != 2 or table.shape[1] != 5:
+                raise ValueError(f"expected 5 columns, found shape {table.shape}")
+        except (OSError, ValueError) as err:
+            first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputError(f"{source}: cannot read effective-area table: {first_line}") from None
+        log_e_edges = np.unique(np.concatenate([table[:, 0], table[:, 1]]))
+        dec_edges = np.unique(np.concatenate([table[:, 2], table[:, 3]]))
+        aeff = np.zeros((log_e_edges.size - 1, dec_edges.size - 1))
+        ie = np.searchsorted(log_e_edges, table[:, 0])
+        idec = np.searchsorted(dec_edges, table[:, 2])
+        aeff[ie, idec] = table[:, 4]
+        # integral of eps^-2 over each energy bin clipped to [epsmin, epsmax], GeV^-1
+        lo = np.clip(10.0 ** log_e_edges[:-1], epsmin, epsmax)
+        hi = np.clip(10.0 ** log_e_edges[1:], epsmin, epsmax)
+        norm = (aeff * (1.0 / lo - 1.0 / hi)[:, None]).sum(axis=0)
+        if np.any(norm <= 0):
+            raise InputError(
+                f"{source}: a declination bin has no effective area in [epsmin, epsmax]"
+            )
+        model = cls(log_e_edges, dec_edges, aeff / norm)
+        model.epsmin, model.epsmax = epsmin, epsmax
+        model.description = f"public IceCube effective area {Path(str(source)).name} x E^-2"
+        return model
+
+    def band(self, dec_deg):
+        idx = np.searchsorted(self.dec_edges, np.asarray(dec_deg, float), side="right") - 1
+        return np.clip(idx, 0, self.dec_edges.size - 2)
+
+    def band_values(self, energy_gev):
+        energy = np.asarray(energy_gev, float)
+        ie = np.searchsorted(self.log_e_edges, np.log10(energy), side="right") - 1
+        inside = (ie >= 0) & (ie < self.log_e_edges.size - 1)
+        inside &= (energy >= self.epsmin) & (energy <= self.epsmax)
+        values = np.zeros((energy.size, self.dec_edges.size - 1))
+        values[inside] = self.density[ie[inside]] / energy[inside, None] ** 2
+        return values
+
+
+def _read_commented_csv(source, what: str) -> list[dict[str, str]]:
+    """Rows of a CSV whose leading '#' lines are comments."""
+    try:
+        with source.open(encoding="utf-8") as stream:
+            lines = [line for line in stream if not line.lstrip().startswith("#")]
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{source}: cannot read {what}: {err}") from None
+    return list(csv.DictReader(lines))
+
+
+ENERGY_WEIGHTS = {"o3-table": O3Table.load, "public-aeff": PublicEffectiveArea.load}
+
+
+def energy_weight(name: str, epsmin: float = 10.0, epsmax: float = 1e9) -> EnergyAngleWeight:
+    """The named energy/angle weight model ('o3-table' or 'public-aeff')."""
+    if name == "o3-table":
+        return O3Table.load()
+    if name == "public-aeff":
+        return PublicEffectiveArea.load(epsmin=epsmin, epsmax=epsmax)
+    raise ConfigurationError(
+        f"unknown energy weight {name!r}; choose one of {', '.join(ENERGY_WEIGHTS)}"
+    )
+
+
+@dataclass
+class ZenithWeights:
+    """Relative signal-neutrino occurrence per 5-deg IceCube zenith band (zenith_weights.csv)."""
+
+    weights: np.ndarray  # (36,)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ZenithWeights:
+        source = Path(path) if path else DATA / "zenith_weights.csv"
+        rows = _read_commented_csv(source, "zenith weights")
+        try:
+            table = np.array([[float(r["zenith_min_deg"]), float(r["weight"])] for r in rows])
+        except (KeyError, ValueError, TypeError) as err:
+            raise InputError(f"{source}: malformed zenith weights: {err}") from None
+        return cls(np.asarray(table[:, 1], float))
+
+    def __call__(self, zenith_deg) -> np.ndarray:
+        """w for one zenith angle per neutrino, index floor(zenith / 5 deg)."""
+        idx = np.floor(np.asarray(zenith_deg, float) / 5.0).astype(np.int64)
+        return self.weights[np.clip(idx, 0, self.weights.size - 1)]
+
+    def pair(self, zenith1_deg, zenith2_deg) -> np.ndarray:
+        """w for a neutrino pair, index floor((theta1 + theta2) / 10 deg)."""
+        idx = np.floor((np.asarray(zenith1_deg, float) + np.asarray(zenith2_deg, float)) / 10.0)
+        return self.weights[np.clip(idx.astype(np.int64), 0, self.weights.size - 1)]

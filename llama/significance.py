@@ -1,0 +1,278 @@
+"""From files to the significance JSON of SCIENCE.md section 8: inputs in, one dict out.
+
+Used by ``llama significance`` and by the Luigi tasks; the science itself lives in
+llama.science (pure numpy).  Outputs are deterministic: same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from llama import __version__
+from llama.errors import InputError
+from llama.science import odds as odds_mod
+from llama.science.pvalue import PValue, evaluate, population_key
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = {
+    "subthreshold": "significance_subthreshold_lvc-i3.json",
+    "opa": "significance_lvc-i3.json",
+}
+SEARCHES = tuple(OUTPUT_FILES)
+
+
+def parse_event_time(text: str | float) -> float:
+    """UTC MJD of an event time given as GPS seconds or an ISO-8601 UTC string."""
+    from astropy.time import Time
+
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = None
+    try:
+        t = Time(value, format="gps") if value is not None else Time(str(text), scale="utc")
+        return float(t.utc.mjd)
+    except ValueError as err:
+        raise InputError(
+            f"cannot parse event time {text!r}: give GPS seconds or ISO-8601 UTC ({err})"
+        ) from None
+
+
+def mjd_to_iso(mjd: float) -> str:
+    """ISO-8601 UTC string of an MJD, millisecond precision."""
+    from astropy.time import Time
+
+    return Time(mjd, format="mjd", scale="utc").isot[:23]
+
+
+def mjd_to_gps(mjd: float) -> float:
+    from astropy.time import Time
+
+    return float(Time(mjd, format="mjd", scale="utc").gps)
+
+
+@dataclass
+class Inputs:
+    """One event's inputs to a search."""
+
+    skymap: object  # llama.io.skymap.SkyMap
+    neutrinos: object  # llama.io.neutrinos.NeutrinoList (already cut to the time window)
+    trigger: odds_mod.GwTrigger
+    model: odds_mod.SearchModel
+    n_outside_window: int = 0
+
+
+def make_trigger(
+    skymap,
+    event_mjd: float,
+    snr: float,
+    instruments=None,
+    p_terrestrial=1.0,
+    group: str = "CBC",
+    far=None,
+    graceid=None,
+    distance=None,
+) -> odds_mod.GwTrigger:
+    """A GwTrigger; distance defaults to the sky map's DISTMEAN, and Burst triggers have none."""
+    if not (isinstance(snr, (int, float)) and math.isfinite(snr) and snr > 0):
+        raise InputError(f"network SNR must be a positive number, got {snr!r}")
+    if not 0.0 <= p_terrestrial <= 1.0:
+        raise InputError(f"p_terrestrial must lie in [0, 1], got {p_terrestrial}")
+    if instruments is None or len(instruments) == 0:
+        instruments = skymap.meta.get("instruments") or []
+    if group.lower() == "burst":
+        distance = None
+    elif distance is None:
+        distance = skymap.distance_mean()
+        if distance is None:
+            log.warning("sky map has no distance information: using the Burst (no-distance) form")
+    return odds_mod.GwTrigger(
+        time_mjd=event_mjd,
+        snr=float(snr),
+        instruments=tuple(sorted(instruments)),
+        distance=distance,
+        p_terrestrial=float(p_terrestrial),
+        far=far,
+        graceid=graceid,
+    )
+
+
+def in_window(neutrinos, trigger: odds_mod.GwTrigger, params) -> tuple[object, int]:
+    """The neutrinos within +-window s of the trigger, and how many were outside."""
+    dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
+    keep = np.abs(dt) <= params.window
+    if np.any(np.isnan(np.asarray(neutrinos.energy, float)[keep])):
+        raise InputError(
+            f"{neutrinos.source or 'neutrino list'}: some neutrinos have no energy "
+            "(e.g. an LVK Nu Track Search notice); pass --assumed-energy GEV"
+        )
+    return neutrinos.select(keep), int((~keep).sum())
+
+
+def _clean(value):
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _skymap_info(inputs: Inputs) -> dict:
+    meta, trig = inputs.skymap.meta, inputs.trigger
+    return {
+        "skymap": (meta.get("path") or "").rsplit("/", 1)[-1],
+        "skymap_sha256": meta.get("sha256"),
+        "object": meta.get("object"),
+        "multiorder": bool(inputs.skymap.is_moc),
+        "event_time_mjd": trig.time_mjd,
+        "event_time_iso": mjd_to_iso(trig.time_mjd),
+        "event_time_gps": mjd_to_gps(trig.time_mjd),
+        "snr": trig.snr,
+        "instruments": list(trig.instruments),
+        "p_terrestrial": trig.p_terrestrial,
+        "distance_mpc": trig.distance if trig.has_distance else None,
+        "distance_std_mpc": meta.get("diststd"),
+        "far_hz": trig.far,
+        "graceid": trig.graceid,
+        "burst": not trig.has_distance,
+    }
+
+
+def _neutrino_rows(neutrinos, terms, odds, pvalue: PValue, extra: dict | None = None) -> list[dict]:
+    rows = []
+    for i, record in enumerate(neutrinos.to_records()):
+        row = {
+            "i3event": f"{record.get('run')}_{record.get('event')}",
+            "dt": float(terms.dt[i]),
+            "ra": record["ra"],
+            "dec": record["dec"],
+            "sigma": record["sigma"],
+            "odds_ratio": float(odds[i]),
+            "p_value": pvalue.of(float(odds[i])),
+        }
+        for name, values in (extra or {}).items():
+            row[name] = float(values[i])
+        rows.append(row)
+    return rows
+
+
+def run_search(
+    search: str,
+    inputs: Inputs,
+    populations=None,
+    population: str = "bns",
+    sensitivity: str | None = None,
+) -> dict:
+    """Run ``search`` ('subthreshold' or 'opa') and return the output JSON as a dict."""
+    if search not in SEARCHES:
+        raise InputError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
+    model, trigger = inputs.model, inputs.trigger
+    sensitivity = sensitivity or model.preset_name
+    key = population_key(search, population, sensitivity, trigger.instruments or ["unknown"])
+    parameters = {
+        **model.describe(),
+        "population": population,
+        "sensitivity": sensitivity,
+        "instruments": list(trigger.instruments),
+        "population_key": key,
+        "search": search,
+        "llama_version": __version__,
+    }
+    inputs_block = {
+        "gw_skymap_info": _skymap_info(inputs),
+        "neutrino_info": inputs.neutrinos.to_records(),
+        "search_parameters": parameters,
+    }
+    if search == "subthreshold":
+        result = odds_mod.subthreshold(inputs.skymap, inputs.neutrinos, trigger, model)
+        pvalue = evaluate(result.odds_ratio, populations, key)
+        output = {
+            "p_value": pvalue.value,
+            "odds_ratio": result.odds_ratio,
+            "p_h_s1": result.p_h_s1,
+            "p_h_s2": result.p_h_s2,
+            "p_h_0": result.p_h_0,
+            "p_h_c": result.p_h_c,
+            "n_background": pvalue.n_background,
+            "single_neutrino": _neutrino_rows(
+                inputs.neutrinos, result.terms, result.single_odds, pvalue
+            ),
+        }
+    else:
+        result = odds_mod.opa(inputs.skymap, inputs.neutrinos, trigger, model)
+        pvalue = evaluate(result.odds_ratio, populations, key)
+        output = {
+            "p_value": pvalue.value,
+            "odds_ratio": result.odds_ratio,
+            "n_background": pvalue.n_background,
+            "single_neutrino": _neutrino_rows(
+                inputs.neutrinos,
+                result.terms,
+                result.odds,
+                pvalue,
+                {"p_s1": result.p_s1, "p_s2": result.p_s2, "p_c": result.p_c},
+            ),
+        }
+    terms = result.terms
+    output["dump"] = {
+        **result.dump,
+        "n_outside_window": inputs.n_outside_window,
+        "populations_file": (pvalue.source or "").rsplit("/", 1)[-1] or None,
+        "neutrinos": {
+            "dt_s": terms.dt,
+            "time_overlap_s": terms.overlap,
+            "P_emp_nu": terms.p_emp,
+            "energy_for_A_gev": terms.energy,
+            "zenith_weight": terms.zenith_weight,
+            "sky_sum": terms.sky,
+            "sky_sum_normalised_psf": terms.sky_norm,
+        },
+    }
+    output["inputs"] = inputs_block
+    return _clean(output)
+
+
+def to_json(output: dict) -> str:
+    """Deterministic JSON text (sorted keys, 2-space indent, trailing newline)."""
+    return json.dumps(output, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def summary(output: dict) -> list[str]:
+    """A few human-readable lines about a result."""
+    info = output["inputs"]["gw_skymap_info"]
+    params = output["inputs"]["search_parameters"]
+    p = output["p_value"]
+    p_text = (
+        f"{p:.3g} (N_bg = {output['n_background']}, {params['population_key']})"
+        if p is not None
+        else f"null (no population {params['population_key']})"
+    )
+    n = len(output["inputs"]["neutrino_info"])
+    lines = [
+        f"{info.get('graceid') or info.get('object') or info['skymap']}: {params['search']} search, "
+        f"preset {params['preset']}, {'Burst/no-distance' if info['burst'] else 'CBC'}"
+        + ("" if info["burst"] else f", d = {info['distance_mpc']:.1f} Mpc"),
+        f"  neutrinos within +-{params['window']:.0f} s: {n}   odds ratio: {output['odds_ratio']:.4g}"
+        f"   p-value: {p_text}",
+    ]
+    rows = sorted(output["single_neutrino"], key=lambda r: -r["odds_ratio"])
+    if rows:
+        top = rows[0]
+        lines.append(
+            f"  strongest neutrino {top['i3event']}: dt = {top['dt']:+.1f} s, "
+            f"RA {top['ra']:.2f} Dec {top['dec']:+.2f}, odds {top['odds_ratio']:.3g}"
+        )
+    return lines

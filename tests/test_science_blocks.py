@@ -1,0 +1,207 @@
+"""Building blocks of SCIENCE.md section 3 against independent derivations."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from llama.config import preset
+from llama.io.background_sample import default_background_sample
+from llama.science import odds
+from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
+from llama.science.detector import DATA, O3Table, PublicEffectiveArea, ZenithWeights
+from llama.science.pvalue import p_value
+
+O3 = preset("o3")
+
+
+def poisson(k, mu):
+    return mu**k * np.exp(-mu) / math.factorial(k)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("distance", [3.0, 40.0, 250.0])
+@pytest.mark.parametrize("weight", [0.065, 2.67])
+def test_emission_integral_matches_quadrature(k, distance, weight):
+    c = O3.nu_51_100 * 10 * (distance / 100) ** -2 * weight
+
+    def integrand(log_e):
+        e = math.exp(log_e)
+        return poisson(k, c * e) / math.log(O3.Enumax / O3.Enumin)  # P_nu dE = dlogE / ln(range)
+
+    expected, _ = integrate.quad(integrand, math.log(O3.Enumin), math.log(O3.Enumax), limit=200,
+                                 epsabs=0, epsrel=1e-11)
+    assert odds.emission_integral(k, distance, weight, O3) == pytest.approx(expected, rel=1e-8)
+
+
+def _closed_form_x2_exp(a, radius):
+    """int_0^R x^2 exp(-a/x^2) dx, derived by parts with the erfc integral."""
+    e = math.exp(-a / radius**2)
+    inner = radius * e - math.sqrt(math.pi * a) * special.erfc(math.sqrt(a) / radius)
+    return radius**3 / 3 * e - 2 * a / 3 * inner
+
+
+@pytest.mark.parametrize("weight", [0.065, 0.5, 2.67])
+def test_distance_integral_matches_closed_form(weight):
+    alpha = O3.nu_51_100 * 10 * 100**2 * weight
+    radius = O3.r0(O3.Egwmax)
+    expected = (_closed_form_x2_exp(alpha * O3.Enumin, radius)
+                - _closed_form_x2_exp(alpha * O3.Enumax, radius)) / math.log(O3.Enumax / O3.Enumin)
+    assert odds.distance_integral(weight, O3)[0] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("snr", [6.0, 12.0, 40.0])
+def test_burst_signal_integral_matches_quadrature(k, snr):
+    weight = 1.3
+
+    def integrand(x):
+        energy = (x * snr / O3.k0) ** 2
+        return float(odds.log_flat_prior(energy, O3.Egwmin, O3.Egwmax)) * x**2 * float(
+            odds.emission_integral(k, x, weight, O3))
+
+    lo = O3.k0 * math.sqrt(O3.Egwmin) / snr
+    hi = min(O3.r0(O3.Egwmax), O3.k0 * math.sqrt(O3.Egwmax) / snr)
+    expected, _ = integrate.quad(integrand, lo, hi, limit=400, epsrel=1e-10)
+    assert odds.distance_integral(weight, O3, snr=snr, k=k)[0] == pytest.approx(expected, rel=1e-7)
+    volume, _ = integrate.quad(
+        lambda x: x**2 * float(odds.log_flat_prior((x * snr / O3.k0) ** 2, O3.Egwmin, O3.Egwmax)),
+        0, O3.r0(O3.Egwmax), points=[lo, hi], limit=200)
+    assert odds.burst_gw_volume(O3, snr) == pytest.approx(volume, rel=1e-8)
+
+
+def test_log_flat_priors_normalised_and_zero_outside():
+    for lo, hi in [(O3.Egwmin, O3.Egwmax), (O3.Enumin, O3.Enumax)]:
+        total, _ = integrate.quad(lambda e, lo=lo, hi=hi: float(odds.log_flat_prior(e, lo, hi)), lo, hi,
+                                  points=np.geomspace(lo, hi, 8)[1:-1], limit=200)
+        assert total == pytest.approx(1.0, rel=1e-9)
+        assert odds.log_flat_prior(lo * 0.999, lo, hi) == 0 and odds.log_flat_prior(hi * 1.001, lo, hi) == 0
+
+
+def test_doubling_energy_bounds_changes_priors_as_the_formulas_say():
+    doubled = O3.replace(Egwmin=2 * O3.Egwmin, Egwmax=2 * O3.Egwmax,
+                         Enumin=2 * O3.Enumin, Enumax=2 * O3.Enumax)
+    # same ratio of bounds -> same log-flat density where both ranges overlap ...
+    for e in [2.5 * O3.Egwmin, 1.0, 0.9 * O3.Egwmax]:
+        assert odds.log_flat_prior(e, doubled.Egwmin, doubled.Egwmax) == pytest.approx(
+            float(odds.log_flat_prior(e, O3.Egwmin, O3.Egwmax)), rel=1e-14)
+        assert float(odds.log_flat_prior(e, O3.Egwmin, O3.Egwmax)) == pytest.approx(
+            1 / (e * math.log(1e4)), rel=1e-14)
+    # ... zero where only the old range reached, 1/(E ln 1e4) where only the new one does
+    assert odds.log_flat_prior(1.5 * O3.Egwmin, doubled.Egwmin, doubled.Egwmax) == 0
+    e_new = 1.5 * O3.Egwmax
+    assert odds.log_flat_prior(e_new, O3.Egwmin, O3.Egwmax) == 0
+    assert float(odds.log_flat_prior(e_new, doubled.Egwmin, doubled.Egwmax)) == pytest.approx(
+        1 / (e_new * math.log(1e4)))
+    # the horizon grows by sqrt(2) in distance, 2^1.5 in volume
+    assert doubled.r0(doubled.Egwmax) / O3.r0(O3.Egwmax) == pytest.approx(math.sqrt(2), rel=1e-14)
+    assert doubled.horizon_volume / O3.horizon_volume == pytest.approx(2**1.5, rel=1e-14)
+    # I_1 with the doubled neutrino range equals I_1 at half the distance scale factor:
+    # mu = c E, so doubling both bounds is the same as doubling c, i.e. r -> r / sqrt(2)
+    for r in [10.0, 80.0]:
+        assert odds.emission_integral(1, r, 1.0, doubled) == pytest.approx(
+            float(odds.emission_integral(1, r / math.sqrt(2), 1.0, O3)), rel=1e-12)
+
+
+def test_time_overlap_is_the_intersection_of_emission_windows():
+    dt = np.linspace(-700, 700, 281)
+    assert np.allclose(odds.time_overlap(O3, 0.0, dt), np.maximum(0, 500 - np.abs(dt)))
+    rng = np.random.default_rng(3)
+    for t1, t2 in rng.uniform(-600, 600, size=(50, 2)):
+        starts = [0 - 250, t1 - 250, t2 - 250]
+        stops = [0 + 250, t1 + 250, t2 + 250]
+        brute = max(0.0, min(stops) - max(starts))
+        assert odds.time_overlap(O3, 0.0, t1, t2) == pytest.approx(brute)
+
+
+def test_psf_integrates_to_one_over_the_sky():
+    import healpy as hp
+
+    nside, sigma = 1024, 1.0
+    vec = odds.unit_vectors(30.0, -20.0)
+    pix = hp.query_disc(nside, vec, math.radians(10 * sigma), nest=True)
+    xyz = np.stack(hp.pix2vec(nside, pix, nest=True), axis=-1)
+    total = (odds.psf_per_sr(odds.separation_deg(xyz, vec), sigma) * hp.nside2pixarea(nside)).sum()
+    assert total == pytest.approx(1.0, abs=2e-4)
+
+
+def test_o3_table_follows_its_header_formula():
+    with (DATA / "aeff_lookup.csv").open() as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    table = {(r["energy_key"], int(r["angle_index"])): (float(r["log10_factor"]), float(r["slope"]))
+             for r in rows}
+    model = O3Table.load()
+    for log_e, dec in [(3.2, 10.0), (2.0, -5.0), (5.75, 60.0), (7.99, 89.0), (4.5, -35.0)]:
+        k = next(k for k in range(4, 16) if log_e < (k + 1) / 2)
+        i = int((90 + dec) // 10)
+        factor, slope = table[(str(k), i)]
+        expected = 0.0 if factor == -15 else 10 ** (factor + (log_e - (k + 1) / 2 + 0.5) * 2 * slope)
+        assert model(10**log_e, dec) == pytest.approx(expected, rel=1e-12)
+    assert model(1e8, 30.0) == 0 and model(3e9, 30.0) == 0
+    assert model(1e3, -85.0) == 0  # log10_factor -15 means zero
+
+
+def test_public_effective_area_weight_is_a_normalised_energy_pdf():
+    model = PublicEffectiveArea.load(epsmin=O3.epsmin, epsmax=O3.epsmax)
+    energy = np.geomspace(O3.epsmin, O3.epsmax, 400001)
+    totals = np.trapezoid(model.band_values(energy), energy, axis=0)
+    assert np.allclose(totals, 1.0, atol=2e-3)
+    assert model(5e9, 0.0) == 0  # above epsmax
+
+
+def test_zenith_weights_index_by_five_degree_bands():
+    weights = ZenithWeights.load()
+    assert weights.weights.size == 36
+    assert weights(92.0) == weights.weights[18] and weights(179.99) == weights.weights[35]
+    assert weights.pair(90.0, 101.0) == weights.weights[19]  # floor(191 / 10)
+
+
+def test_neutrino_background_density_matches_a_brute_force_count():
+    sample = default_background_sample()
+    density = NeutrinoBackgroundDensity.from_sample(sample, O3.delta_omega, O3.delta_E)
+    theta, energy = 110.0, 2000.0
+    in_box = (np.abs(sample.zenith - theta) < 2.5) & (np.abs(sample.energy - energy) < 0.3 * energy)
+    assert in_box.sum() >= 5
+    solid_angle = 2 * math.pi * abs(math.cos(math.radians(theta - 2.5)) - math.cos(math.radians(theta + 2.5)))
+    expected = in_box.sum() / (sample.zenith.size * solid_angle * 2 * 0.3 * energy)
+    value, used_energy = density.one(theta, energy)
+    assert value == pytest.approx(expected, rel=1e-12) and used_energy == energy
+
+
+def test_widened_box_is_reset_for_every_neutrino():
+    """Defect 2: the widening for a sparse neutrino must not leak into the next one."""
+    sample = default_background_sample()
+    density = NeutrinoBackgroundDensity.from_sample(sample, O3.delta_omega, O3.delta_E)
+    sparse, dense = (150.0, 3e8), (110.0, 2000.0)
+    together, _ = density([sparse[0], dense[0]], [sparse[1], dense[1]])
+    alone, _ = density([dense[0]], [dense[1]])
+    assert together[1] == alone[0]
+    # the sparse one was widened and, being up-going (> 80 deg), extrapolated with (E0/E)^3.7
+    value, energy = density.one(*sparse)
+    assert energy == sparse[1] and 0 < value < density.one(150.0, 1e4)[0]
+
+
+def test_gw_snr_background_histogram_and_default():
+    rng = np.random.default_rng(1)
+    snrs = rng.uniform(5, 10, size=1000)
+    model = GwSnrBackground(snrs)
+    counts, edges = np.histogram(snrs, bins=50)
+    width = edges[1] - edges[0]
+    assert model(7.01) == pytest.approx(counts[np.searchsorted(edges, 7.01) - 1] / (1000 * width))
+    assert model(50.0) == pytest.approx(max(counts[-1], 1) / (1000 * width))  # above the top: last bin
+    default = GwSnrBackground(rhomin=O3.rhomin)
+    total, _ = integrate.quad(default, O3.rhomin, 60)
+    assert total == pytest.approx(1.0, rel=1e-8)
+    assert "analytic default" in default.description
+
+
+def test_p_value_counts_ties_and_is_never_zero():
+    """Defect 8: the +1 correction."""
+    background = np.array([0.0, 0.0, 1.0, 2.0, 3.0])
+    assert p_value(1e300, background) == pytest.approx(1 / 6)
+    assert p_value(2.0, background) == pytest.approx(3 / 6)  # ties count as >=
+    assert p_value(-1.0, background) == 1.0
