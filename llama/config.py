@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from llama.errors import ConfigurationError
 
@@ -118,3 +121,78 @@ def preset(name: str) -> SearchParameters:
         raise ConfigurationError(
             f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}"
         ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Run-time settings: environment LLAMA_<NAME> > luigi.cfg [llama] <name> > defaults
+
+#: llama's shipped Luigi defaults ([core], [retcode], [llama]); see :func:`luigi_config`.
+PACKAGED_LUIGI_CFG = Path(__file__).with_name("luigi.cfg")
+_PATH_SETTINGS = ("neutrino_source", "populations")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The [llama] settings of the Luigi tasks (documented in luigi.cfg)."""
+
+    neutrino_source: str | None = None
+    """Absolute path: IceCube release directory or table, LLAMA JSON list or LVK notice."""
+    neutrino_format: str | None = None
+    """Format of neutrino_source (llama, release, icecat1, lvk-notice); None: detect."""
+    preset: str = "o3"
+    energy_weight: str = "o3-table"
+    populations: str | None = None
+    """Absolute path of the background populations HDF5; None: p_value null."""
+    population: str = "bns"
+    default_snr: float = 12.0
+    """Network SNR used when skymap_info has none (LVK public alerts carry none)."""
+    p_terrestrial: float = 1.0
+    """p_terrestrial used when skymap_info has no classification['Terrestrial']."""
+
+
+def luigi_config():
+    """Luigi's configuration, with llama's packaged luigi.cfg as its lowest-priority file.
+
+    Luigi reads its files in list order, later ones winning (/etc/luigi/luigi.cfg, ./luigi.cfg,
+    $LUIGI_CONFIG_PATH). ``add_config_path`` appends, which would override the user's files,
+    so the packaged file is put first instead and the files are read again.
+    """
+    from luigi.configuration import LuigiConfigParser, get_config
+
+    path = str(PACKAGED_LUIGI_CFG)
+    if path not in LuigiConfigParser._config_paths:
+        LuigiConfigParser._config_paths.insert(0, path)
+        LuigiConfigParser.reload()
+    return get_config()
+
+
+def _setting(name: str, raw: str, origin: str) -> Any:
+    """A setting's value parsed from text; ConfigurationError names where the text came from."""
+    if isinstance(getattr(Settings, name), float):
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigurationError(f"{origin}: {raw!r} is not a finite number")
+        return value
+    if name in _PATH_SETTINGS:
+        return str(Path(raw).expanduser().absolute())
+    return raw
+
+
+def settings() -> Settings:
+    """Current settings: ``$LLAMA_<NAME>`` > luigi.cfg ``[llama] <name>`` > the defaults.
+
+    Empty values count as unset. Read afresh on every call, so changes apply at once.
+    """
+    config = luigi_config()
+    values = {}
+    for field in dataclasses.fields(Settings):
+        env = f"LLAMA_{field.name.upper()}"
+        if os.environ.get(env):
+            values[field.name] = _setting(field.name, os.environ[env], f"${env}")
+        elif config.get("llama", field.name, ""):
+            raw = config.get("llama", field.name)
+            values[field.name] = _setting(field.name, raw, f"luigi.cfg [llama] {field.name}")
+    return Settings(**values)

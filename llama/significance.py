@@ -10,13 +10,16 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from llama import __version__
 from llama.errors import InputError
-from llama.science import odds as odds_mod
 from llama.science.pvalue import PValue, evaluate, population_key
+
+if TYPE_CHECKING:  # imported where used: scipy makes it slow to import
+    from llama.science import odds as odds_mod
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ def make_trigger(
     distance=None,
 ) -> odds_mod.GwTrigger:
     """A GwTrigger; distance defaults to the sky map's DISTMEAN, and Burst triggers have none."""
+    from llama.science import odds as odds_mod
+
     if not (isinstance(snr, (int, float)) and math.isfinite(snr) and snr > 0):
         raise InputError(f"network SNR must be a positive number, got {snr!r}")
     if not 0.0 <= p_terrestrial <= 1.0:
@@ -177,6 +182,8 @@ def run_search(
     sensitivity: str | None = None,
 ) -> dict:
     """Run ``search`` ('subthreshold' or 'opa') and return the output JSON as a dict."""
+    from llama.science import odds as odds_mod
+
     if search not in SEARCHES:
         raise InputError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
     model, trigger = inputs.model, inputs.trigger

@@ -28,7 +28,8 @@ def run_guarded(prog: str, body: Callable[[], int | None]) -> int:
     try:
         return int(body() or 0)
     except LlamaError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -21,7 +21,7 @@ import io
 import math
 import os
 import re
-import tempfile
+import secrets
 import warnings
 import zlib
 from collections.abc import Callable
@@ -44,7 +44,7 @@ SIMULATED_CREATOR = "llama (SIMULATED)"
 _BASE_ORDER = 3  # simulated maps start at order 3 (768 pixels) everywhere ...
 _REFINE_PER_STEP = 192  # ... and split this many most probable pixels per order step
 _T_SPAN = 40.0  # ansatz integrals stop 40 sigma past the density's peak (phi ratio < 1e-347)
-_BISECTIONS = 60  # inverse-CDF bisection steps (interval shrinks by 2**-60)
+_BISECTIONS = 52  # inverse-CDF bisection steps: the bracket shrinks to float precision
 
 # meta key -> FITS header keyword
 _HEADER_KEYS = {
@@ -162,7 +162,11 @@ class SkyMap:
         return ra, dec, distance
 
     def distance_mean(self) -> float | None:
-        """Posterior mean distance, Mpc: header DISTMEAN, else from the layers, else None."""
+        """Posterior mean distance, Mpc: header DISTMEAN, else from the layers, else None.
+
+        From the layers: the prob-weighted mean of the per-pixel ansatz means, over the pixels
+        whose ansatz is defined.
+        """
         if self.meta.get("distmean") is not None:
             return float(self.meta["distmean"])
         if self.distmu is None:
@@ -284,12 +288,15 @@ def _ansatz_parameters(distmean: float, diststd: float) -> tuple[float, float, f
         )
         return np.array([mean[0] / distmean - 1, std[0] / diststd - 1])
 
+    unreachable = InputError(
+        f"distmean={distmean} Mpc, diststd={diststd} Mpc cannot be represented by the distance "
+        "ansatz (it needs 0 < diststd < about 0.56 distmean)"
+    )
+    if not 0 < diststd < distmean:
+        raise unreachable
     solution = optimize.root(residual, np.array([1.0, 0.0]))
     if not (solution.success and np.max(np.abs(residual(solution.x))) < 1e-9):
-        raise InputError(
-            f"distmean={distmean} Mpc, diststd={diststd} Mpc cannot be represented by the "
-            "distance ansatz (need 0 < diststd < distmean / sqrt(3))"
-        )
+        raise unreachable
     mu, sigma = float(solution.x[0] * distmean), math.exp(solution.x[1]) * diststd
     m2_scaled = _ansatz_integrals(np.array([mu]), np.array([sigma]), np.inf, 2)[2][0]
     return mu, sigma, math.exp(0.5 * max(-mu / sigma, 0.0) ** 2) / float(m2_scaled)
@@ -352,7 +359,7 @@ def _read(path: Path) -> SkyMap:
         col = columns.get(name)
         if col is None:
             return None
-        if not _NUMERIC_FORMAT.fullmatch(col.format) or col.bscale or col.bzero:
+        if not _NUMERIC_FORMAT.fullmatch(col.format) or col.bscale not in (None, 1) or col.bzero:
             raise _input_error(path, f"column {name} has unsupported format {col.format!r}")
         values = table[col.name].copy().reshape(-1)  # one gather, then swap in place (fast)
         values.byteswap(inplace=True)
@@ -505,13 +512,13 @@ def write_skymap(skymap: SkyMap, path: str | os.PathLike) -> None:
             value = ",".join(value or []) or None
         if value is not None:
             hdu.header[keyword] = value
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
+    # unique name in the same directory, created by astropy (so the umask applies), then renamed
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp{path.suffix}")
     try:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

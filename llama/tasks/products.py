@@ -1,0 +1,237 @@
+"""The products of one event, one file each, in ``<run>/<eventid>/``.
+
+    SkymapInfo        skymap_info.json             written by `llama skymap-info` (external)
+    GwSkymap          <sky map FITS>               named in skymap_info.json (external)
+    Distances         lvc_skymap_distances.json    distance summary of the sky map
+    NeutrinoList      icecube_neutrino_list.json   neutrinos within +-500 s (SCIENCE.md 1)
+    Significance      significance_subthreshold_lvc-i3.json   subthreshold search (section 4)
+    SignificanceOPA   significance_lvc-i3.json                OPA search (section 5)
+
+Heavy modules (sky-map reader, science) are imported inside ``build`` so that importing
+llama.tasks, and `luigi --module llama.tasks --help`, stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import luigi
+
+from llama.config import preset, settings
+from llama.errors import ConfigurationError
+from llama.io.atomic import json_text, sha256_file
+from llama.paths import safe_join
+from llama.significance import OUTPUT_FILES
+from llama.tasks.base import EventTask, Product
+
+#: Stand-in name (never a file) of the sky map while skymap_info.json names none.
+NO_SKYMAP = ".no-skymap-named-in-skymap_info"
+#: Latest arrival (s) of a neutrino in the source after it happened (SCIENCE.md section 1).
+MAX_DELAY_S = 100.0
+SECONDS_PER_DAY = 86400.0
+
+
+class SkymapInfo(EventTask, luigi.ExternalTask):
+    """skymap_info.json: what the latest LVK notice said (written by `llama skymap-info`)."""
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(self.event.skymap_info_path)
+
+
+class GwSkymap(EventTask, luigi.ExternalTask):
+    """The GW sky map named by skymap_info['skymap_filename'] (written by `llama skymap-info`,
+    which records its sha256 in skymap_info.json); missing until a notice brought a map."""
+
+    def output(self) -> luigi.LocalTarget:
+        event = self.event
+        name = event.skymap_info.get("skymap_filename") if event.skymap_info_path.exists() else None
+        return luigi.LocalTarget(safe_join(event.directory, name or NO_SKYMAP))
+
+
+class Distances(Product):
+    """lvc_skymap_distances.json: posterior mean and standard deviation of the distance (Mpc),
+    whether the map has distance layers, and which sky map (file name, sha256)."""
+
+    filename = "lvc_skymap_distances.json"
+
+    def requires(self) -> GwSkymap:
+        return self.event_task(GwSkymap)
+
+    def build(self, notes: dict[str, Any]) -> str:
+        from llama.io.skymap import read_skymap
+
+        skymap = read_skymap(self.input().path)
+        distmean = skymap.distance_mean()
+        if skymap.meta.get("distmean") is not None:
+            origin = "header DISTMEAN"
+        else:
+            origin = "DISTMU/DISTSIGMA layers" if distmean is not None else None
+        return json_text(
+            {
+                "distmean": distmean,
+                "diststd": skymap.meta.get("diststd"),
+                "distmean_origin": origin,
+                "distance_layers": skymap.distmu is not None,
+                "skymap": Path(self.input().path).name,
+                "skymap_sha256": skymap.meta["sha256"],
+            }
+        )
+
+
+class NeutrinoList(Product):
+    """icecube_neutrino_list.json: the neutrinos within +-500 s of the GW time from the
+    configured source ([llama] neutrino_source), as a LLAMA JSON list.
+
+    The list is complete only when fetched after t_gw + 500 s + MAX_DELAY_S and the source
+    holds a neutrino later than the window (SCIENCE.md section 1; defect 4 of section 7). The
+    provenance records ``complete``; an incomplete list is not complete() for Luigi, so every
+    run regenerates it (and what depends on it) until it is. An LVK Nu Track Search notice
+    lists no neutrino after the window, so a list taken from one never becomes complete.
+    """
+
+    filename = "icecube_neutrino_list.json"
+    info_keys = ("event_time_gps",)
+
+    def requires(self) -> SkymapInfo:
+        return self.event_task(SkymapInfo)
+
+    def settings_used(self) -> dict[str, Any]:
+        current = settings()
+        return {
+            "neutrino_source": current.neutrino_source,
+            "neutrino_format": current.neutrino_format,
+            "window_s": preset(current.preset).window,
+        }
+
+    def complete(self) -> bool:
+        return super().complete() and (self.provenance() or {}).get("complete") is True
+
+    def build(self, notes: dict[str, Any]) -> str:
+        from astropy.time import Time
+
+        from llama.io.neutrinos import ReleaseCatalog, detect_format, read_neutrinos
+        from llama.significance import parse_event_time
+
+        used = self.settings_used()
+        source, window = used["neutrino_source"], used["window_s"]
+        if not source:
+            raise ConfigurationError(
+                "no neutrino source: set neutrino_source in the [llama] section of luigi.cfg "
+                "or $LLAMA_NEUTRINO_SOURCE"
+            )
+        t_gw = parse_event_time(self.used_info()["event_time_gps"])
+        fetched = Time.now()
+        form = used["neutrino_format"] or detect_format(source)
+        if form == "release":
+            catalog = ReleaseCatalog(source)
+            everything, files = catalog.events, catalog.files
+        else:
+            everything, files = read_neutrinos(source, form), [Path(source)]
+        selected = everything.in_window(t_gw, window)
+        later = bool((everything.mjd > t_gw + window / SECONDS_PER_DAY).any())
+        waited = bool((fetched.utc.mjd - t_gw) * SECONDS_PER_DAY >= window + MAX_DELAY_S)
+        notes.update(
+            complete=later and waited,
+            later_neutrino_seen=later,
+            fetched_utc=fetched.utc.isot,
+            n_neutrinos=len(selected),
+            neutrino_source={
+                "format": form,
+                "files": {str(path): sha256_file(path) for path in files},
+            },
+        )
+        return json_text(selected.to_records())
+
+
+class Significance(Product):
+    """significance_subthreshold_lvc-i3.json: the subthreshold search (SCIENCE.md section 4).
+
+    SNR from skymap_info['snr'], else [llama] default_snr (LVK public notices carry none);
+    p_terrestrial from classification['Terrestrial'], else [llama] p_terrestrial; both origins
+    are recorded in search_parameters. Burst triggers have no distance. Same inputs, same bytes.
+    """
+
+    filename = OUTPUT_FILES["subthreshold"]
+    search: ClassVar[str] = "subthreshold"
+    info_keys = ("event_time_gps", "snr", "instruments", "far", "group", "classification")
+
+    def requires(self) -> dict[str, EventTask]:
+        return {
+            "info": self.event_task(SkymapInfo),
+            "skymap": self.event_task(GwSkymap),
+            "distances": self.event_task(Distances),
+            "neutrinos": self.event_task(NeutrinoList),
+        }
+
+    def settings_used(self) -> dict[str, Any]:
+        current = settings()
+        return {
+            "preset": current.preset,
+            "energy_weight": current.energy_weight,
+            "populations": current.populations,
+            "population": current.population,
+            "default_snr": current.default_snr,
+            "p_terrestrial": current.p_terrestrial,
+        }
+
+    def extra_inputs(self) -> list[Path]:
+        populations = settings().populations
+        return [Path(populations)] if populations else []
+
+    def build(self, notes: dict[str, Any]) -> str:
+        from llama.io.neutrinos import read_llama_json
+        from llama.io.skymap import read_skymap
+        from llama.science.odds import SearchModel
+        from llama.significance import (
+            Inputs,
+            in_window,
+            make_trigger,
+            parse_event_time,
+            run_search,
+            to_json,
+        )
+
+        used, info = self.settings_used(), self.used_info()
+        paths = {name: target.path for name, target in self.input().items()}
+        if info["snr"] is not None:
+            snr, snr_origin = info["snr"], "skymap_info snr"
+        else:
+            snr, snr_origin = used["default_snr"], "[llama] default_snr (the alert has no SNR)"
+        terrestrial = (info["classification"] or {}).get("Terrestrial")
+        if terrestrial is not None:
+            p_terrestrial, p_origin = terrestrial, "skymap_info classification Terrestrial"
+        else:
+            p_terrestrial, p_origin = used["p_terrestrial"], "[llama] p_terrestrial"
+        skymap = read_skymap(paths["skymap"])
+        model = SearchModel.create(used["preset"], used["energy_weight"])
+        trigger = make_trigger(
+            skymap,
+            parse_event_time(info["event_time_gps"]),
+            snr,
+            info["instruments"],
+            p_terrestrial,
+            info["group"] or "CBC",
+            info["far"],
+            self.eventid,
+            json.loads(Path(paths["distances"]).read_bytes())["distmean"],
+        )
+        neutrinos, outside = in_window(read_llama_json(paths["neutrinos"]), trigger, model.params)
+        output = run_search(
+            self.search,
+            Inputs(skymap, neutrinos, trigger, model, outside),
+            used["populations"],
+            used["population"],
+        )
+        parameters = output["inputs"]["search_parameters"]
+        parameters.update(snr_origin=snr_origin, p_terrestrial_origin=p_origin)
+        notes["search_parameters"] = parameters
+        return to_json(output)
+
+
+class SignificanceOPA(Significance):
+    """significance_lvc-i3.json: the OPA (per-neutrino) search (SCIENCE.md section 5)."""
+
+    filename = OUTPUT_FILES["opa"]
+    search = "opa"

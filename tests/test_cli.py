@@ -1,0 +1,205 @@
+"""The ``llama`` command line: --help everywhere, significance end to end, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest import shared_path
+
+from llama.cli.main import COMMANDS
+from llama.io.neutrinos import ReleaseCatalog, write_llama_json
+
+S251112CM = "S251112cm_bayestar.multiorder.fits"
+S251112CM_GPS = "1447003143.363443"  # 2025-11-12T15:18:45.363443 UTC (sky-map DATE-OBS)
+SUBTHRESHOLD_KEYS = {"p_value", "odds_ratio", "p_h_s1", "p_h_s2", "p_h_0", "p_h_c", "n_background",
+                     "dump", "inputs", "single_neutrino"}
+
+
+def llama(*args, cwd=None, check=False):
+    """Run ``python -m llama.cli.main ARGS`` as a user would, capturing output."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-m", "llama.cli.main", *map(str, args)],
+                            capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(command):
+    result = llama(command, "--help", check=True)
+    assert result.stdout.startswith(f"usage: llama {command}")
+
+
+def test_top_level_help_and_version():
+    from llama import __version__
+
+    assert llama("--version", check=True).stdout.strip() == f"llama {__version__}"
+    listing = llama("--help", check=True).stdout
+    assert all(command in listing for command in COMMANDS)
+    assert llama().returncode != 0  # no command: usage and a non-zero exit
+
+
+@pytest.fixture(scope="module")
+def neutrino_file(tmp_path_factory):
+    """Eight real IC40 public events, their times moved into +-450 s of the S251112cm trigger."""
+    from astropy.time import Time
+
+    catalog = ReleaseCatalog(shared_path("icecube", "icecube_10year_ps"))
+    events = catalog.window(54600.0, 54601.0).select(np.arange(8))
+    t_gw = Time(float(S251112CM_GPS), format="gps").utc.mjd
+    events.mjd = t_gw + np.linspace(-450, 450, 8) / 86400
+    path = tmp_path_factory.mktemp("nu") / "neutrinos.json"
+    write_llama_json(events, path)
+    return path
+
+
+def test_significance_end_to_end_is_deterministic(neutrino_file, tmp_path):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    outputs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}.json"
+        result = llama("significance", "--skymap", skymap, "--neutrinos", neutrino_file,
+                       "--event-time", S251112CM_GPS, "--snr", 11.5, "-o", out, check=True)
+        assert "odds ratio" in result.stdout and str(out) in result.stdout
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    data = json.loads(outputs[0])
+    assert set(data) == SUBTHRESHOLD_KEYS
+    assert set(data["inputs"]) == {"gw_skymap_info", "neutrino_info", "search_parameters"}
+    assert data["p_value"] is None and data["n_background"] == 0  # no populations given
+    params = data["inputs"]["search_parameters"]
+    assert params["ρmin"] == 5.59 and params["Eₙmax"] == 0.1 and params["δω"] == 2.5
+    assert params["instruments"] == ["H1", "L1", "V1"] and params["population_key"].endswith("H1L1V1")
+    info = data["inputs"]["gw_skymap_info"]
+    assert info["distance_mpc"] == pytest.approx(96.385199) and info["multiorder"] is True
+    for record in data["inputs"]["neutrino_info"]:
+        assert {"mjd", "ra", "dec", "sigma", "energy", "zenith", "azimuth", "run", "event", "type"} <= set(record)
+    assert len(data["single_neutrino"]) == len(data["inputs"]["neutrino_info"]) == data["dump"]["n_neutrinos"]
+    assert sum(r["odds_ratio"] for r in data["single_neutrino"]) == pytest.approx(data["odds_ratio"])
+
+
+def test_significance_opa_with_populations(neutrino_file, tmp_path):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    populations = tmp_path / "populations.hdf5"
+    llama("populations", "--skymap", skymap, "--snr", 11.5, "--trials", 200, "--search", "opa",
+          "--instruments", "H1,L1,V1", "-o", populations, check=True)
+    out = tmp_path / "opa.json"
+    llama("significance", "--skymap", skymap, "--neutrinos", neutrino_file, "--event-time",
+          S251112CM_GPS, "--snr", 11.5, "--search", "opa", "--background", populations, "-o", out,
+          check=True)
+    data = json.loads(out.read_text())
+    assert data["n_background"] == 200 and 1 / 201 <= data["p_value"] <= 1
+    assert {"p_s1", "p_s2", "p_c"} <= set(data["single_neutrino"][0])
+    assert data["odds_ratio"] == pytest.approx(sum(r["odds_ratio"] for r in data["single_neutrino"]))
+
+
+def test_missing_population_gives_null_p_value_and_a_warning(neutrino_file, tmp_path):
+    import h5py
+
+    populations = tmp_path / "other.hdf5"
+    with h5py.File(populations, "w") as f:
+        f["subthreshold/bbh/o3/H1L1"] = np.arange(5.0)
+    out = tmp_path / "s.json"
+    result = llama("significance", "--skymap", shared_path("gw_skymaps", S251112CM), "--neutrinos",
+                   neutrino_file, "--event-time", S251112CM_GPS, "--snr", 11.5, "--background",
+                   populations, "-o", out, check=True)
+    assert json.loads(out.read_text())["p_value"] is None
+    assert "subthreshold/bns/o3/H1L1V1" in result.stderr and "not found" in result.stderr
+
+
+def _bad_maps(tmp_path):
+    """Corrupt variants of a real sky map: name -> (path, text expected in the error)."""
+    real = shared_path("gw_skymaps", "GW190425_S190425z_bayestar.fits.gz")
+    raw = real.read_bytes()
+    variants = {}
+    truncated = tmp_path / "truncated.fits.gz"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    variants["truncated gzip"] = truncated
+    text = tmp_path / "notes.fits"
+    text.write_text("this is not a FITS file\n")
+    variants["not FITS"] = text
+    with fits.open(real) as hdul:
+        prob = np.array(hdul[1].data["PROB"], float)
+        for name, edit in {"nan": lambda p: p.__setitem__(7, np.nan),
+                           "negative": lambda p: p.__setitem__(7, -1e-3),
+                           "unnormalised": lambda p: p.__imul__(0.5)}.items():
+            edited = prob.copy()
+            edit(edited)
+            hdul[1].data["PROB"] = edited
+            path = tmp_path / f"{name}.fits.gz"
+            with gzip.open(path, "wb") as stream:
+                hdul.writeto(stream)
+            variants[name] = path
+    return variants
+
+
+def test_bad_sky_maps_give_one_line_and_nonzero_exit(neutrino_file, tmp_path):
+    for name, path in _bad_maps(tmp_path).items():
+        result = llama("significance", "--skymap", path, "--neutrinos", neutrino_file,
+                       "--event-time", S251112CM_GPS, "--snr", 10)
+        assert_one_line_error(result, path.name)
+        assert not (tmp_path / "out.json").exists(), name
+
+
+def test_bad_neutrino_files_give_one_line_and_nonzero_exit(tmp_path):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    missing_key = tmp_path / "missing.json"
+    missing_key.write_text(json.dumps([{"mjd": 60991.6, "ra": 1.0, "dec": 2.0, "energy": 1e3}]))
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text('[{"mjd": 60991.6, "ra": 1.0,')
+    for path, needle in [(missing_key, "sigma"), (truncated, truncated.name),
+                         (tmp_path / "absent.json", "absent.json")]:
+        out = tmp_path / "out.json"
+        result = llama("significance", "--skymap", skymap, "--neutrinos", path, "--event-time",
+                       S251112CM_GPS, "--snr", 10, "-o", out)
+        assert_one_line_error(result, needle)
+        assert not out.exists()
+
+
+def test_bad_values_give_one_line(neutrino_file):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    result = llama("significance", "--skymap", skymap, "--neutrinos", neutrino_file,
+                   "--event-time", "not-a-time", "--snr", 10)
+    assert_one_line_error(result, "not-a-time")
+    result = llama("significance", "--skymap", skymap, "--neutrinos", neutrino_file,
+                   "--event-time", S251112CM_GPS, "--snr", -3)
+    assert_one_line_error(result, "SNR")
+
+
+def test_notice_without_energies_needs_an_assumed_energy(tmp_path):
+    notice = shared_path("icecube", "alerts_json", "S230914ak_icecube_lvk_nu_track_search.json")
+    skymap = shared_path("gw_skymaps", S251112CM)  # S230914ak has no public map: any real map
+    args = ["significance", "--skymap", skymap, "--neutrinos", notice, "--event-time",
+            "2023-09-14T11:14:01", "--snr", 10]
+    assert_one_line_error(llama(*args), "--assumed-energy")
+    out = tmp_path / "notice.json"
+    llama(*args, "--assumed-energy", 1e4, "-o", out, check=True)
+    assert len(json.loads(out.read_text())["inputs"]["neutrino_info"]) == 2
+
+
+def test_demo_runs_offline_on_simulated_inputs(tmp_path):
+    result = llama("demo", "--outdir", tmp_path / "demo", "--trials", 100, check=True)
+    assert "SIMULATED" in result.stdout
+    for name in ["significance_subthreshold_lvc-i3.json", "significance_lvc-i3.json",
+                 "SIMULATED-DEMO.multiorder.fits", "SIMULATED-neutrinos.json",
+                 "SIMULATED-populations.hdf5"]:
+        assert (tmp_path / "demo" / name).is_file(), name
+    data = json.loads((tmp_path / "demo" / "significance_subthreshold_lvc-i3.json").read_text())
+    assert data["n_background"] == 100 and data["p_value"] is not None

@@ -1,0 +1,421 @@
+"""The Luigi tasks end to end on real alerts, real sky maps and real IceCube tracks.
+
+Neutrinos: the IceCube IC40 season (public 10-year point-source release) holds no tracks at the
+MS181101ab time (2018), so a stretch of real IC40 tracks is shifted in time to it: their times
+are scrambled, everything else is as released (SIMULATED timing, real events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import luigi
+import pytest
+from conftest import REPO, shared_path
+from luigi.execution_summary import LuigiStatusCode
+
+from llama.cli import skymap_info
+from llama.config import PACKAGED_LUIGI_CFG, Settings, settings
+from llama.errors import ConfigurationError, InputError
+from llama.event import Event
+from llama.io.atomic import sha256_file
+from llama.io.neutrinos import NeutrinoList, ReleaseCatalog, read_llama_json, write_llama_json
+from llama.pipeline import DEFAULT, PIPELINES, SUBTHRESHOLD
+from llama.significance import parse_event_time
+from llama.tasks import (
+    Distances,
+    GwSkymap,
+    NeutrinoList as NeutrinoListTask,
+    ReviewPipeline,
+    Significance,
+    SignificanceOPA,
+    SkymapInfo,
+)
+
+EVENT = "MS181101ab"
+EVENT_GPS = 1225146184.654437  # from its notices
+BIN = Path(sys.executable).parent
+PRODUCTS = [Distances.filename, NeutrinoListTask.filename, Significance.filename]
+#: MJD of an IC40 track with 6 more within +-500 s (the densest stretch of the season)
+#: and the next one 2401 s later.
+IC40_T0 = 54800.74028365
+WINDOW_DAYS = 500.0 / 86400.0
+
+
+def voevent(step: str) -> str:
+    return str(shared_path("gw_alerts", "voevent", f"MS181101ab-{step}.xml"))
+
+
+def skymap(name: str) -> Path:
+    return shared_path("gw_skymaps", f"MS181101ab_userguide_{name}.multiorder.fits")
+
+
+def ic40_stretch(t_gw_mjd: float) -> NeutrinoList:
+    """The 7 IC40 tracks within +-500 s of IC40_T0 and the next one, shifted to t_gw_mjd."""
+    events = ReleaseCatalog(shared_path("icecube", "icecube_10year_ps")).events
+    first, last = events.mjd.searchsorted([IC40_T0 - WINDOW_DAYS, IC40_T0 + WINDOW_DAYS], "left")
+    stretch = events.select(slice(first, last + 1))
+    stretch.mjd = stretch.mjd + (t_gw_mjd - IC40_T0)
+    return stretch
+
+
+@pytest.fixture
+def out(tmp_path, monkeypatch) -> Path:
+    """A fresh LLAMA_OUTPUT_DIR, default settings and no Luigi configuration of the user's."""
+    monkeypatch.setenv("LLAMA_OUTPUT_DIR", str(tmp_path / "out"))
+    for name in Settings.__dataclass_fields__:
+        monkeypatch.delenv(f"LLAMA_{name.upper()}", raising=False)
+    for name in ("LUIGI_CONFIG_PATH", "LLAMA_TEST_PAUSE_BEFORE_WRITE", "LLAMA_IMAGE"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def neutrinos(out, tmp_path, monkeypatch) -> Path:
+    """A LLAMA JSON neutrino source for MS181101ab: 7 tracks in the window, 1 after it."""
+    path = tmp_path / "ic40_shifted.json"
+    write_llama_json(ic40_stretch(parse_event_time(EVENT_GPS)), path)
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(path))
+    return path
+
+
+@pytest.fixture
+def event_dir(out, neutrinos) -> Path:
+    """MS181101ab after its Preliminary notice, with the BAYESTAR sky map."""
+    ingest("2-Preliminary", skymap("bayestar"))
+    return out / "current_run" / EVENT
+
+
+def ingest(step: str, fits: Path | None = None) -> None:
+    """`llama skymap-info --voevent <notice> [--skymap <fits>]`, in-process."""
+    argv = ["--voevent", voevent(step), "--role", "test"]
+    assert skymap_info.main(argv + (["--skymap", str(fits)] if fits else [])) == 0
+
+
+def build(*tasks: luigi.Task, status: LuigiStatusCode = LuigiStatusCode.SUCCESS) -> None:
+    """Build in-process with the local scheduler; assert Luigi's status."""
+    result = luigi.build(list(tasks), local_scheduler=True, detailed_summary=True)
+    assert result.status == status, result.summary_text
+
+
+def luigi_command(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`luigi --module llama.tasks <args>` in a fresh interpreter, run from ``cwd``."""
+    return subprocess.run(
+        [str(BIN / "luigi"), "--module", "llama.tasks", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def snapshot(event_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and mtime of every product and provenance record."""
+    names = PRODUCTS + [SignificanceOPA.filename]
+    return {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in event_dir.iterdir()
+        if p.name in names or p.name.removeprefix(".").removesuffix(".meta.json") in names
+    }
+
+
+def meta(event_dir: Path, product: str) -> dict:
+    return json.loads((event_dir / f".{product}.meta.json").read_text())
+
+
+# ------------------------------------------------------------------------ the alert sequence
+
+
+def test_ms181101ab_sequence_rebuilds_exactly_what_changed(event_dir, monkeypatch):
+    monkeypatch.setenv("LLAMA_IMAGE", "llama:test")
+    bayestar, combined = skymap("bayestar"), skymap("combined-ext")
+    build(Significance(eventid=EVENT))
+    first = snapshot(event_dir)
+    assert sorted(first) == sorted(PRODUCTS + [f".{name}.meta.json" for name in PRODUCTS])
+    record = meta(event_dir, Significance.filename)
+    assert record["inputs"][bayestar.name] == {"sha256": sha256_file(bayestar)}
+    assert record["sha256"] == sha256_file(event_dir / Significance.filename)
+    assert record["inputs"]["skymap_info.json"]["used"]["event_time_gps"] == EVENT_GPS
+    for name in (Distances.filename, NeutrinoListTask.filename):
+        assert record["inputs"][name] == {"sha256": sha256_file(event_dir / name)}
+    assert record["image"] == "llama:test" and record["wall_time_s"] > 0
+    assert record["search_parameters"]["preset"] == "o3"
+    output = json.loads((event_dir / Significance.filename).read_text())
+    info, parameters = output["inputs"]["gw_skymap_info"], output["inputs"]["search_parameters"]
+    assert (info["snr"], info["p_terrestrial"], len(output["inputs"]["neutrino_info"])) == (
+        12.0, 0.01, 7)
+    assert parameters["snr_origin"].startswith("[llama] default_snr")
+
+    ingest("3-Initial", bayestar)  # same map, same trigger: nothing to rebuild
+    build(Significance(eventid=EVENT))
+    assert snapshot(event_dir) == first
+
+    ingest("4-Update", combined)  # a new sky map
+    build(Significance(eventid=EVENT))
+    updated = snapshot(event_dir)
+    neutrino_files = [NeutrinoListTask.filename, f".{NeutrinoListTask.filename}.meta.json"]
+    for name in updated:
+        assert (updated[name] == first[name]) == (name in neutrino_files), name
+    record = meta(event_dir, Significance.filename)
+    assert record["inputs"][combined.name] == {"sha256": sha256_file(combined)}
+    assert bayestar.name not in record["inputs"]
+    distances = json.loads((event_dir / Distances.filename).read_text())
+    assert distances["skymap_sha256"] == sha256_file(combined) and distances["distance_layers"]
+
+    ingest("5-Retraction")
+    build(Significance(eventid=EVENT))  # still computes; nothing it uses changed
+    assert snapshot(event_dir) == updated
+    flags = Event(EVENT, event_dir.parent).flags
+    assert flags["retracted"] and flags["vetoed"] and not flags["upload"]
+    assert [p.name for p in event_dir.parent.iterdir()] == [EVENT]
+
+
+def test_rebuild_is_byte_identical_and_pipelines_build_both_searches(event_dir):
+    build(ReviewPipeline(eventid=EVENT))
+    first = {name: data for name, (data, _) in snapshot(event_dir).items() if name[0] != "."}
+    assert sorted(first) == sorted(PRODUCTS + [SignificanceOPA.filename])
+    for name in first:
+        (event_dir / name).unlink()
+        (event_dir / f".{name}.meta.json").unlink()
+    build(ReviewPipeline(eventid=EVENT))
+    assert {name: (event_dir / name).read_bytes() for name in first} == first
+    assert PIPELINES["REVIEW"] == DEFAULT | SUBTHRESHOLD
+    assert Significance in SUBTHRESHOLD - DEFAULT and SignificanceOPA in DEFAULT - SUBTHRESHOLD
+
+
+def test_changed_setting_obsoletes_only_the_significance(event_dir, monkeypatch):
+    build(Significance(eventid=EVENT))
+    monkeypatch.setenv("LLAMA_DEFAULT_SNR", "15")
+    assert not Significance(eventid=EVENT).complete()
+    assert Distances(eventid=EVENT).complete() and NeutrinoListTask(eventid=EVENT).complete()
+    build(Significance(eventid=EVENT))
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert output["inputs"]["gw_skymap_info"]["snr"] == 15.0
+
+
+def test_corrupt_product_or_record_is_rebuilt(event_dir):
+    build(Distances(eventid=EVENT))
+    product = event_dir / Distances.filename
+    good = product.read_bytes()
+    product.write_bytes(good[:-5])
+    assert not Distances(eventid=EVENT).complete()
+    build(Distances(eventid=EVENT))
+    assert product.read_bytes() == good
+    (event_dir / f".{Distances.filename}.meta.json").write_text("{not json")
+    assert not Distances(eventid=EVENT).complete()
+
+
+# -------------------------------------------------------------- neutrino-list completeness
+
+
+def sim_event(out: Path, eventid: str, gps: float) -> Event:
+    """An event at GPS time ``gps`` with the real MS181101ab BAYESTAR sky map."""
+    from astropy.time import Time
+
+    event = Event(eventid, out / "current_run").create()
+    fits = skymap("bayestar")
+    info = {"graceid": eventid, "event_time_gps": gps, "instruments": ["H1", "L1", "V1"],
+            "event_time_iso": Time(gps, format="gps").utc.isot, "group": "CBC"}
+    event.record_alert(info, fits.read_bytes(), fits.name)
+    return event
+
+
+def test_incomplete_neutrino_list_is_regenerated_until_complete(event_dir, neutrinos):
+    full = read_llama_json(neutrinos)
+    write_llama_json(full.select(slice(0, 6)), neutrinos)  # the 7th and the later one not yet in
+    task = NeutrinoListTask(eventid=EVENT)
+    build(task)
+    record = meta(event_dir, task.filename)
+    assert (record["complete"], record["later_neutrino_seen"], record["n_neutrinos"]) == (
+        False, False, 6)
+    assert not task.complete() and not Significance(eventid=EVENT).complete()
+
+    write_llama_json(full, neutrinos)  # the source caught up
+    build(task)
+    record = meta(event_dir, task.filename)
+    assert (record["complete"], record["n_neutrinos"]) == (True, 7) and task.complete()
+    assert len(read_llama_json(event_dir / task.filename)) == 7
+    assert record["neutrino_source"]["files"] == {str(neutrinos): sha256_file(neutrinos)}
+
+
+def test_list_fetched_too_early_is_incomplete(out, tmp_path, monkeypatch):
+    from astropy.time import Time
+
+    now = Time.now()
+    source = tmp_path / "recent.json"
+    write_llama_json(ic40_stretch(float(now.utc.mjd) - 60 / 86400), source)
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
+    event = sim_event(out, "SIM-recent", float(now.gps) - 60)
+    build(NeutrinoListTask(eventid=event.eventid))
+    record = meta(event.directory, NeutrinoListTask.filename)
+    assert record["later_neutrino_seen"] and not record["complete"]
+
+
+def test_archival_release_list_is_complete(out, monkeypatch):
+    from astropy.time import Time
+
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(shared_path("icecube", "icecube_10year_ps")))
+    event = sim_event(out, "SIM-ic40", float(Time(IC40_T0, format="mjd", scale="utc").gps))
+    build(Significance(eventid=event.eventid))
+    record = meta(event.directory, NeutrinoListTask.filename)
+    assert (record["complete"], record["n_neutrinos"]) == (True, 7)
+    assert record["neutrino_source"]["format"] == "release"
+    listed = read_llama_json(event.directory / NeutrinoListTask.filename)
+    assert set(listed.type) == {"archival"}
+
+
+# ------------------------------------------------------------------- the `luigi` command
+
+
+def test_luigi_command_from_any_directory(event_dir, tmp_path):
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
+    assert done.returncode == 0, done.stderr
+    assert f"llama: wrote {event_dir / Significance.filename}" in done.stderr
+    assert Significance(eventid=EVENT).complete()
+    cli_bytes = (event_dir / Significance.filename).read_bytes()
+    (event_dir / Significance.filename).unlink()
+    build(Significance(eventid=EVENT))  # in-process, same bytes
+    assert (event_dir / Significance.filename).read_bytes() == cli_bytes
+
+
+def test_missing_input_exits_non_zero(out, neutrinos, tmp_path):
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)  # no such event
+    assert done.returncode == 20, done.stderr  # [retcode] missing_data
+    assert "missing external dependencies" in done.stderr
+    ingest("2-Preliminary")  # the VOEvent only gives the sky map's URL
+    assert not GwSkymap(eventid=EVENT).complete() and SkymapInfo(eventid=EVENT).complete()
+    build(Significance(eventid=EVENT), status=LuigiStatusCode.MISSING_EXT)
+
+
+def test_failing_task_exits_non_zero_with_one_line(event_dir, tmp_path):
+    fits = event_dir / skymap("bayestar").name
+    fits.write_bytes(fits.read_bytes()[:20000])  # truncated on disk
+    done = luigi_command(tmp_path, "Distances", "--eventid", EVENT)
+    assert done.returncode == 30, done.stderr  # [retcode] task_failed
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and str(fits) in errors[0] and "Traceback" not in done.stderr
+    assert not (event_dir / Distances.filename).exists()
+
+
+def test_sigkill_mid_write_leaves_no_partial_product(event_dir, tmp_path):
+    build(Distances(eventid=EVENT), NeutrinoListTask(eventid=EVENT))
+    before = snapshot(event_dir)
+    worker = subprocess.Popen(
+        [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", EVENT],
+        cwd=tmp_path,
+        env={**os.environ, "LLAMA_TEST_PAUSE_BEFORE_WRITE": "60"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in worker.stderr:
+            if line.startswith("llama test hook: pausing"):
+                break
+        assert line.rstrip().endswith(str(event_dir / Significance.filename))
+    finally:
+        worker.kill()  # SIGKILL
+        worker.wait(timeout=30)
+        worker.stderr.close()
+    assert worker.returncode == -signal.SIGKILL
+    assert snapshot(event_dir) == before  # nothing written, nothing partial
+    assert not [p for p in event_dir.iterdir() if p.name.endswith(".tmp")]
+
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
+    assert done.returncode == 0, done.stderr
+    assert Significance(eventid=EVENT).complete()
+    assert {k: v for k, v in snapshot(event_dir).items() if k in before} == before
+
+
+HOSTILE_IDS = ["../x", "S1/../../etc", "", "S" * 500]
+
+
+def test_hostile_event_ids_are_refused_with_one_line(out, tmp_path):
+    commands = [
+        subprocess.Popen(
+            [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", eid],
+            cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        for eid in HOSTILE_IDS
+    ]
+    for eid, command in zip(HOSTILE_IDS, commands, strict=True):
+        stdout, stderr = command.communicate(timeout=120)
+        assert command.returncode == 2, stderr
+        assert stdout == "" and len(stderr.splitlines()) == 1, stderr
+        assert stderr.startswith("llama.tasks: error: --eventid: invalid event id"), stderr
+    for eid in [*HOSTILE_IDS, "S190425z\0", "S190425z/"]:
+        with pytest.raises(InputError) as caught:
+            Significance(eventid=eid)
+        assert "\n" not in str(caught.value)
+    assert not out.exists()
+
+
+def test_luigid_is_used_when_configured(event_dir, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [str(BIN / "luigid"), "--port", str(port), "--address", "127.0.0.1",
+         "--state-path", str(tmp_path / "luigid.pickle"), "--logdir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        api = f"http://127.0.0.1:{port}/api/task_list?data=" + '{"status":"DONE"}'
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(api, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        config = tmp_path / "client.cfg"
+        config.write_text(
+            f"[core]\nlocal_scheduler = false\ndefault_scheduler_host = 127.0.0.1\n"
+            f"default_scheduler_port = {port}\n"
+        )
+        done = luigi_command(tmp_path, "NeutrinoList", "--eventid", EVENT,
+                             LUIGI_CONFIG_PATH=str(config))
+        assert done.returncode == 0, done.stderr
+        with urllib.request.urlopen(api, timeout=10) as answer:
+            known = json.loads(answer.read())["response"]
+        assert sorted(task["name"] for task in known.values()) == ["NeutrinoList", "SkymapInfo"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------ configuration
+
+
+def test_shipped_config_and_its_priority(tmp_path):
+    assert (REPO / "luigi.cfg").read_bytes() == PACKAGED_LUIGI_CFG.read_bytes()
+    (tmp_path / "luigi.cfg").write_text("[llama]\ndefault_snr = 9.5\n")
+    probe = (
+        "import llama.tasks, luigi.configuration as c; from llama.config import settings; "
+        "print(settings().default_snr, c.get_config().getint('retcode', 'task_failed'), "
+        "c.get_config().getboolean('core', 'local_scheduler'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("LLAMA_DEFAULT_SNR",
+                                                           "LUIGI_CONFIG_PATH")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["9.5", "30", "True"], done.stderr
+
+
+def test_settings_environment_wins_and_bad_values_name_their_origin(out, monkeypatch):
+    assert settings() == Settings()
+    monkeypatch.setenv("LLAMA_DEFAULT_SNR", "8")
+    monkeypatch.setenv("LLAMA_POPULATIONS", "pops.h5")
+    current = settings()
+    assert current.default_snr == 8.0 and current.populations == str(Path("pops.h5").absolute())
+    monkeypatch.setenv("LLAMA_P_TERRESTRIAL", "nan")
+    with pytest.raises(ConfigurationError, match=r"\$LLAMA_P_TERRESTRIAL: 'nan'"):
+        settings()
