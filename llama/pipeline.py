@@ -31,4 +31,3 @@ PIPELINES: dict[str, Pipeline] = {
     "SUBTHRESHOLD": SUBTHRESHOLD,
     "REVIEW": REVIEW,
 }
-

@@ -58,53 +58,47 @@ def test_distance_integral_matches_closed_form(weight):
 @pytest.mark.parametrize("snr", [6.0, 12.0, 40.0])
 def test_burst_signal_integral_matches_quadrature(k, snr):
     weight = 1.3
+    radius = O3.r0(O3.Egwmax)
 
     def integrand(x):
         energy = (x * snr / O3.k0) ** 2
-        return float(odds.log_flat_prior(energy, O3.Egwmin, O3.Egwmax)) * x**2 * float(
-            odds.emission_integral(k, x, weight, O3))
+        p_gw = 1.0 / (energy * math.log(O3.Egwmax / O3.Egwmin))
+        return p_gw * x**2 * float(odds.emission_integral(k, x, weight, O3))
 
-    lo = O3.k0 * math.sqrt(O3.Egwmin) / snr
-    hi = min(O3.r0(O3.Egwmax), O3.k0 * math.sqrt(O3.Egwmax) / snr)
-    expected, _ = integrate.quad(integrand, lo, hi, limit=400, epsrel=1e-10)
+    expected, _ = integrate.quad(integrand, 1e-9, radius, limit=400, epsrel=1e-11)
     assert odds.distance_integral(weight, O3, snr=snr, k=k)[0] == pytest.approx(expected, rel=1e-7)
     volume, _ = integrate.quad(
-        lambda x: x**2 * float(odds.log_flat_prior((x * snr / O3.k0) ** 2, O3.Egwmin, O3.Egwmax)),
-        0, O3.r0(O3.Egwmax), points=[lo, hi], limit=200)
+        lambda x: x**2 / ((x * snr / O3.k0) ** 2 * math.log(O3.Egwmax / O3.Egwmin)), 1e-9, radius)
     assert odds.burst_gw_volume(O3, snr) == pytest.approx(volume, rel=1e-8)
 
 
-def test_log_flat_priors_normalised_and_zero_outside():
+def test_log_flat_priors_are_normalised_on_their_range():
     for lo, hi in [(O3.Egwmin, O3.Egwmax), (O3.Enumin, O3.Enumax)]:
         total, _ = integrate.quad(lambda e, lo=lo, hi=hi: float(odds.log_flat_prior(e, lo, hi)), lo, hi,
                                   points=np.geomspace(lo, hi, 8)[1:-1], limit=200)
         assert total == pytest.approx(1.0, rel=1e-9)
-        assert odds.log_flat_prior(lo * 0.999, lo, hi) == 0 and odds.log_flat_prior(hi * 1.001, lo, hi) == 0
 
 
 def test_doubling_energy_bounds_changes_priors_as_the_formulas_say():
     doubled = O3.replace(Egwmin=2 * O3.Egwmin, Egwmax=2 * O3.Egwmax,
                          Enumin=2 * O3.Enumin, Enumax=2 * O3.Enumax)
-    # same ratio of bounds -> same log-flat density where both ranges overlap ...
-    for e in [2.5 * O3.Egwmin, 1.0, 0.9 * O3.Egwmax]:
-        assert odds.log_flat_prior(e, doubled.Egwmin, doubled.Egwmax) == pytest.approx(
-            float(odds.log_flat_prior(e, O3.Egwmin, O3.Egwmax)), rel=1e-14)
-        assert float(odds.log_flat_prior(e, O3.Egwmin, O3.Egwmax)) == pytest.approx(
-            1 / (e * math.log(1e4)), rel=1e-14)
-    # ... zero where only the old range reached, 1/(E ln 1e4) where only the new one does
-    assert odds.log_flat_prior(1.5 * O3.Egwmin, doubled.Egwmin, doubled.Egwmax) == 0
-    e_new = 1.5 * O3.Egwmax
-    assert odds.log_flat_prior(e_new, O3.Egwmin, O3.Egwmax) == 0
-    assert float(odds.log_flat_prior(e_new, doubled.Egwmin, doubled.Egwmax)) == pytest.approx(
-        1 / (e_new * math.log(1e4)))
+    # the bounds keep their ratio, so the log-flat densities are unchanged at every energy
+    for e in [1e-7, 2.5 * O3.Egwmin, 1.0, 0.9 * O3.Egwmax, 100.0]:
+        for lo, hi in [("Egwmin", "Egwmax"), ("Enumin", "Enumax")]:
+            old = float(odds.log_flat_prior(e, getattr(O3, lo), getattr(O3, hi)))
+            new = float(odds.log_flat_prior(e, getattr(doubled, lo), getattr(doubled, hi)))
+            ratio = getattr(O3, hi) / getattr(O3, lo)
+            assert new == pytest.approx(old, rel=1e-14) and old == pytest.approx(1 / (e * math.log(ratio)))
     # the horizon grows by sqrt(2) in distance, 2^1.5 in volume
     assert doubled.r0(doubled.Egwmax) / O3.r0(O3.Egwmax) == pytest.approx(math.sqrt(2), rel=1e-14)
     assert doubled.horizon_volume / O3.horizon_volume == pytest.approx(2**1.5, rel=1e-14)
-    # I_1 with the doubled neutrino range equals I_1 at half the distance scale factor:
-    # mu = c E, so doubling both bounds is the same as doubling c, i.e. r -> r / sqrt(2)
+    # mu = c E_nu, so doubling both neutrino bounds equals doubling c, i.e. r -> r / sqrt(2)
     for r in [10.0, 80.0]:
         assert odds.emission_integral(1, r, 1.0, doubled) == pytest.approx(
             float(odds.emission_integral(1, r / math.sqrt(2), 1.0, O3)), rel=1e-12)
+    # G = d P_gw(E*) (Egwmax - Egwmin) k0^2 / rho^2 doubles; the Burst G_c grows with r0 (sqrt 2)
+    assert odds.burst_gw_volume(doubled, 10.0) / odds.burst_gw_volume(O3, 10.0) == pytest.approx(
+        math.sqrt(2), rel=1e-14)
 
 
 def test_time_overlap_is_the_intersection_of_emission_windows():

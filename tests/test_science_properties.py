@@ -127,6 +127,23 @@ def test_burst_triggers_work_in_both_searches(search, model, s251112cm):
     assert math.isfinite(near) and near > far >= 0
 
 
+def test_doubling_gw_energy_bounds_doubles_g_and_scales_the_horizon(s251112cm):
+    base = odds.SearchModel.create("o3")
+    p = base.params
+    doubled = odds.SearchModel.create("o3", Egwmin=2 * p.Egwmin, Egwmax=2 * p.Egwmax)
+    ra0, dec0 = densest_pixel(s251112cm)
+    neutrinos = neutrino_list([ra0, ra0 + 2], [dec0, dec0], [30.0, -100.0])
+    trigger = trigger_for(s251112cm)
+    a = odds.subthreshold(s251112cm, neutrinos, trigger, base)
+    b = odds.subthreshold(s251112cm, neutrinos, trigger, doubled)
+    assert b.dump["G"] / a.dump["G"] == pytest.approx(2.0, rel=1e-12)
+    assert b.dump["horizon_volume_mpc3"] / a.dump["horizon_volume_mpc3"] == pytest.approx(2**1.5)
+    assert b.p_h_s1 / a.p_h_s1 == pytest.approx(2.0, rel=1e-12)  # S1 does not involve Egw
+    assert b.dump["W"] / a.dump["W"] == pytest.approx(  # W integrates x^2 I_1 out to r0(Egwmax)
+        float(np.sum(odds.distance_integral(a.terms.zenith_weight, doubled.params) / a.terms.p_emp
+                     * a.terms.sky_norm)) / a.dump["W"], rel=1e-12)
+
+
 def test_subthreshold_single_neutrino_shares_add_up(model, s251112cm):
     ra0, dec0 = densest_pixel(s251112cm)
     neutrinos = neutrino_list([ra0, ra0 + 1, ra0 + 3], [dec0, dec0 + 1, dec0 - 2], [0, 100, -300])

@@ -22,18 +22,18 @@ import pytest
 from conftest import REPO, shared_path
 from luigi.execution_summary import LuigiStatusCode
 
+import llama.io.neutrinos as nu
 from llama.cli import skymap_info
 from llama.config import PACKAGED_LUIGI_CFG, Settings, settings
 from llama.errors import ConfigurationError, InputError
 from llama.event import Event
 from llama.io.atomic import sha256_file
-from llama.io.neutrinos import NeutrinoList, ReleaseCatalog, read_llama_json, write_llama_json
 from llama.pipeline import DEFAULT, PIPELINES, SUBTHRESHOLD
 from llama.significance import parse_event_time
 from llama.tasks import (
     Distances,
     GwSkymap,
-    NeutrinoList as NeutrinoListTask,
+    NeutrinoList,
     ReviewPipeline,
     Significance,
     SignificanceOPA,
@@ -43,7 +43,7 @@ from llama.tasks import (
 EVENT = "MS181101ab"
 EVENT_GPS = 1225146184.654437  # from its notices
 BIN = Path(sys.executable).parent
-PRODUCTS = [Distances.filename, NeutrinoListTask.filename, Significance.filename]
+PRODUCTS = [Distances.filename, NeutrinoList.filename, Significance.filename]
 #: MJD of an IC40 track with 6 more within +-500 s (the densest stretch of the season)
 #: and the next one 2401 s later.
 IC40_T0 = 54800.74028365
@@ -58,11 +58,12 @@ def skymap(name: str) -> Path:
     return shared_path("gw_skymaps", f"MS181101ab_userguide_{name}.multiorder.fits")
 
 
-def ic40_stretch(t_gw_mjd: float) -> NeutrinoList:
+def ic40_stretch(t_gw_mjd: float) -> nu.NeutrinoList:
     """The 7 IC40 tracks within +-500 s of IC40_T0 and the next one, shifted to t_gw_mjd."""
-    events = ReleaseCatalog(shared_path("icecube", "icecube_10year_ps")).events
-    first, last = events.mjd.searchsorted([IC40_T0 - WINDOW_DAYS, IC40_T0 + WINDOW_DAYS], "left")
-    stretch = events.select(slice(first, last + 1))
+    events = nu.ReleaseCatalog(shared_path("icecube", "icecube_10year_ps")).events
+    first = events.mjd.searchsorted(IC40_T0 - WINDOW_DAYS, "left")
+    later = events.mjd.searchsorted(IC40_T0 + WINDOW_DAYS, "right")  # first track after it
+    stretch = events.select(slice(first, later + 1))
     stretch.mjd = stretch.mjd + (t_gw_mjd - IC40_T0)
     return stretch
 
@@ -82,7 +83,7 @@ def out(tmp_path, monkeypatch) -> Path:
 def neutrinos(out, tmp_path, monkeypatch) -> Path:
     """A LLAMA JSON neutrino source for MS181101ab: 7 tracks in the window, 1 after it."""
     path = tmp_path / "ic40_shifted.json"
-    write_llama_json(ic40_stretch(parse_event_time(EVENT_GPS)), path)
+    nu.write_llama_json(ic40_stretch(parse_event_time(EVENT_GPS)), path)
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(path))
     return path
 
@@ -145,14 +146,17 @@ def test_ms181101ab_sequence_rebuilds_exactly_what_changed(event_dir, monkeypatc
     assert record["inputs"][bayestar.name] == {"sha256": sha256_file(bayestar)}
     assert record["sha256"] == sha256_file(event_dir / Significance.filename)
     assert record["inputs"]["skymap_info.json"]["used"]["event_time_gps"] == EVENT_GPS
-    for name in (Distances.filename, NeutrinoListTask.filename):
+    for name in (Distances.filename, NeutrinoList.filename):
         assert record["inputs"][name] == {"sha256": sha256_file(event_dir / name)}
     assert record["image"] == "llama:test" and record["wall_time_s"] > 0
     assert record["search_parameters"]["preset"] == "o3"
     output = json.loads((event_dir / Significance.filename).read_text())
     info, parameters = output["inputs"]["gw_skymap_info"], output["inputs"]["search_parameters"]
     assert (info["snr"], info["p_terrestrial"], len(output["inputs"]["neutrino_info"])) == (
-        12.0, 0.01, 7)
+        12.0,
+        0.01,
+        7,
+    )
     assert parameters["snr_origin"].startswith("[llama] default_snr")
 
     ingest("3-Initial", bayestar)  # same map, same trigger: nothing to rebuild
@@ -162,7 +166,7 @@ def test_ms181101ab_sequence_rebuilds_exactly_what_changed(event_dir, monkeypatc
     ingest("4-Update", combined)  # a new sky map
     build(Significance(eventid=EVENT))
     updated = snapshot(event_dir)
-    neutrino_files = [NeutrinoListTask.filename, f".{NeutrinoListTask.filename}.meta.json"]
+    neutrino_files = [NeutrinoList.filename, f".{NeutrinoList.filename}.meta.json"]
     for name in updated:
         assert (updated[name] == first[name]) == (name in neutrino_files), name
     record = meta(event_dir, Significance.filename)
@@ -196,7 +200,7 @@ def test_changed_setting_obsoletes_only_the_significance(event_dir, monkeypatch)
     build(Significance(eventid=EVENT))
     monkeypatch.setenv("LLAMA_DEFAULT_SNR", "15")
     assert not Significance(eventid=EVENT).complete()
-    assert Distances(eventid=EVENT).complete() and NeutrinoListTask(eventid=EVENT).complete()
+    assert Distances(eventid=EVENT).complete() and NeutrinoList(eventid=EVENT).complete()
     build(Significance(eventid=EVENT))
     output = json.loads((event_dir / Significance.filename).read_text())
     assert output["inputs"]["gw_skymap_info"]["snr"] == 15.0
@@ -223,27 +227,35 @@ def sim_event(out: Path, eventid: str, gps: float) -> Event:
 
     event = Event(eventid, out / "current_run").create()
     fits = skymap("bayestar")
-    info = {"graceid": eventid, "event_time_gps": gps, "instruments": ["H1", "L1", "V1"],
-            "event_time_iso": Time(gps, format="gps").utc.isot, "group": "CBC"}
+    info = {
+        "graceid": eventid,
+        "event_time_gps": gps,
+        "instruments": ["H1", "L1", "V1"],
+        "event_time_iso": Time(gps, format="gps").utc.isot,
+        "group": "CBC",
+    }
     event.record_alert(info, fits.read_bytes(), fits.name)
     return event
 
 
 def test_incomplete_neutrino_list_is_regenerated_until_complete(event_dir, neutrinos):
-    full = read_llama_json(neutrinos)
-    write_llama_json(full.select(slice(0, 6)), neutrinos)  # the 7th and the later one not yet in
-    task = NeutrinoListTask(eventid=EVENT)
+    full = nu.read_llama_json(neutrinos)
+    nu.write_llama_json(full.select(slice(0, 6)), neutrinos)  # the 7th and the later one not yet in
+    task = NeutrinoList(eventid=EVENT)
     build(task)
     record = meta(event_dir, task.filename)
     assert (record["complete"], record["later_neutrino_seen"], record["n_neutrinos"]) == (
-        False, False, 6)
+        False,
+        False,
+        6,
+    )
     assert not task.complete() and not Significance(eventid=EVENT).complete()
 
-    write_llama_json(full, neutrinos)  # the source caught up
+    nu.write_llama_json(full, neutrinos)  # the source caught up
     build(task)
     record = meta(event_dir, task.filename)
     assert (record["complete"], record["n_neutrinos"]) == (True, 7) and task.complete()
-    assert len(read_llama_json(event_dir / task.filename)) == 7
+    assert len(nu.read_llama_json(event_dir / task.filename)) == 7
     assert record["neutrino_source"]["files"] == {str(neutrinos): sha256_file(neutrinos)}
 
 
@@ -252,11 +264,11 @@ def test_list_fetched_too_early_is_incomplete(out, tmp_path, monkeypatch):
 
     now = Time.now()
     source = tmp_path / "recent.json"
-    write_llama_json(ic40_stretch(float(now.utc.mjd) - 60 / 86400), source)
+    nu.write_llama_json(ic40_stretch(float(now.utc.mjd) - 60 / 86400), source)
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
     event = sim_event(out, "SIM-recent", float(now.gps) - 60)
-    build(NeutrinoListTask(eventid=event.eventid))
-    record = meta(event.directory, NeutrinoListTask.filename)
+    build(NeutrinoList(eventid=event.eventid))
+    record = meta(event.directory, NeutrinoList.filename)
     assert record["later_neutrino_seen"] and not record["complete"]
 
 
@@ -266,10 +278,10 @@ def test_archival_release_list_is_complete(out, monkeypatch):
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(shared_path("icecube", "icecube_10year_ps")))
     event = sim_event(out, "SIM-ic40", float(Time(IC40_T0, format="mjd", scale="utc").gps))
     build(Significance(eventid=event.eventid))
-    record = meta(event.directory, NeutrinoListTask.filename)
+    record = meta(event.directory, NeutrinoList.filename)
     assert (record["complete"], record["n_neutrinos"]) == (True, 7)
     assert record["neutrino_source"]["format"] == "release"
-    listed = read_llama_json(event.directory / NeutrinoListTask.filename)
+    listed = nu.read_llama_json(event.directory / NeutrinoList.filename)
     assert set(listed.type) == {"archival"}
 
 
@@ -307,7 +319,7 @@ def test_failing_task_exits_non_zero_with_one_line(event_dir, tmp_path):
 
 
 def test_sigkill_mid_write_leaves_no_partial_product(event_dir, tmp_path):
-    build(Distances(eventid=EVENT), NeutrinoListTask(eventid=EVENT))
+    build(Distances(eventid=EVENT), NeutrinoList(eventid=EVENT))
     before = snapshot(event_dir)
     worker = subprocess.Popen(
         [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", EVENT],
@@ -342,12 +354,15 @@ def test_hostile_event_ids_are_refused_with_one_line(out, tmp_path):
     commands = [
         subprocess.Popen(
             [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", eid],
-            cwd=tmp_path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for eid in HOSTILE_IDS
     ]
-    for eid, command in zip(HOSTILE_IDS, commands, strict=True):
+    for command in commands:
         stdout, stderr = command.communicate(timeout=120)
         assert command.returncode == 2, stderr
         assert stdout == "" and len(stderr.splitlines()) == 1, stderr
@@ -364,9 +379,19 @@ def test_luigid_is_used_when_configured(event_dir, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = subprocess.Popen(
-        [str(BIN / "luigid"), "--port", str(port), "--address", "127.0.0.1",
-         "--state-path", str(tmp_path / "luigid.pickle"), "--logdir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "luigid"),
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--state-path",
+            str(tmp_path / "luigid.pickle"),
+            "--logdir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         api = f"http://127.0.0.1:{port}/api/task_list?data=" + '{"status":"DONE"}'
@@ -381,8 +406,9 @@ def test_luigid_is_used_when_configured(event_dir, tmp_path):
             f"[core]\nlocal_scheduler = false\ndefault_scheduler_host = 127.0.0.1\n"
             f"default_scheduler_port = {port}\n"
         )
-        done = luigi_command(tmp_path, "NeutrinoList", "--eventid", EVENT,
-                             LUIGI_CONFIG_PATH=str(config))
+        done = luigi_command(
+            tmp_path, "NeutrinoList", "--eventid", EVENT, LUIGI_CONFIG_PATH=str(config)
+        )
         assert done.returncode == 0, done.stderr
         with urllib.request.urlopen(api, timeout=10) as answer:
             known = json.loads(answer.read())["response"]
@@ -403,10 +429,17 @@ def test_shipped_config_and_its_priority(tmp_path):
         "print(settings().default_snr, c.get_config().getint('retcode', 'task_failed'), "
         "c.get_config().getboolean('core', 'local_scheduler'))"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("LLAMA_DEFAULT_SNR",
-                                                           "LUIGI_CONFIG_PATH")}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("LLAMA_DEFAULT_SNR", "LUIGI_CONFIG_PATH")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.split() == ["9.5", "30", "True"], done.stderr
 
 

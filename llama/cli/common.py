@@ -34,3 +34,26 @@ def run_guarded(prog: str, body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that evaluates odds: search, preset, models, population."""
+    p.add_argument("--search", choices=["subthreshold", "opa"], default="subthreshold")
+    p.add_argument("--preset", choices=["o3", "o4"], default="o3",
+                   help="search parameters (default o3)")
+    p.add_argument("--energy-weight", choices=["o3-table", "public-aeff"], default="o3-table",
+                   help="energy/angle weight A: the LLAMA O3 table or public IceCube effective areas")
+    p.add_argument("--neutrino-background", metavar="SAMPLE_H5",
+                   help="neutrino background sample (default: packaged IceCube IC40 sample)")
+    p.add_argument("--population", default="bns", help="background population name (default bns)")
+    p.add_argument("--sensitivity", help="background sensitivity name (default: the preset)")
+
+
+def build_model(args: argparse.Namespace, gw_background=None):
+    """(SearchModel, BackgroundSample) from the options of ``add_model_options``."""
+    from llama.io.background_sample import default_background_sample, read_background_sample
+    from llama.science.odds import SearchModel
+
+    sample = (read_background_sample(args.neutrino_background) if args.neutrino_background
+              else default_background_sample())
+    return SearchModel.create(args.preset, args.energy_weight, sample, gw_background), sample

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from llama.cli.common import add_verbosity, setup_logging
+from llama.cli.common import add_model_options, add_verbosity, build_model, setup_logging
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,11 +30,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instruments", help="comma-separated (default: first sky map's header)")
     p.add_argument("--trials", type=int, default=1000, help="total number of trials (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (trials are reproducible)")
-    p.add_argument("--search", choices=["subthreshold", "opa"], default="subthreshold")
-    p.add_argument("--preset", choices=["o3", "o4"], default="o3")
-    p.add_argument("--energy-weight", choices=["o3-table", "public-aeff"], default="o3-table")
-    p.add_argument("--population", default="bns")
-    p.add_argument("--sensitivity", help="default: the preset name")
     p.add_argument(
         "--inject",
         type=float,
@@ -42,12 +37,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="MU",
         help="mean number of signal neutrinos per trial (default 0: background)",
     )
-    p.add_argument(
-        "--neutrino-background",
-        metavar="SAMPLE_H5",
-        help="neutrino background sample (default: packaged IceCube IC40 sample)",
-    )
     p.add_argument("-o", "--output", required=True, help="populations HDF5 file (created/updated)")
+    add_model_options(p)
     add_verbosity(p)
     return p
 
@@ -60,20 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from llama.background.trials import run_trials
     from llama.errors import InputError
-    from llama.io.background_sample import default_background_sample, read_background_sample
     from llama.io.skymap import read_skymap
-    from llama.science.odds import SearchModel
     from llama.science.pvalue import population_key, write_population
     from llama.significance import make_trigger
 
     if args.trials < 1:
         raise InputError("--trials must be at least 1")
-    sample = (
-        read_background_sample(args.neutrino_background)
-        if args.neutrino_background
-        else default_background_sample()
-    )
-    model = SearchModel.create(args.preset, args.energy_weight, sample)
+    model, sample = build_model(args)
     skymaps = [read_skymap(path) for path in args.skymap]
     instruments = [i for i in (args.instruments or "").split(",") if i.strip()]
     instruments = instruments or skymaps[0].meta.get("instruments") or ["unknown"]

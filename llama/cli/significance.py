@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from llama.cli.common import add_verbosity, setup_logging
+from llama.cli.common import add_model_options, add_verbosity, build_model, setup_logging
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,26 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--far", type=float, help="GW false-alarm rate, Hz (recorded only)")
     p.add_argument("--graceid", help="GraceDB id (recorded only)")
     p.add_argument(
-        "--preset", choices=["o3", "o4"], default="o3", help="search parameters (default o3)"
-    )
-    p.add_argument(
-        "--energy-weight",
-        choices=["o3-table", "public-aeff"],
-        default="o3-table",
-        help="energy/angle weight A: the LLAMA O3 table or public IceCube effective areas",
-    )
-    p.add_argument("--search", choices=["subthreshold", "opa"], default="subthreshold")
-    p.add_argument(
         "--background",
         metavar="POPULATIONS_HDF5",
         help="background populations for the p-value (without: p_value null)",
-    )
-    p.add_argument("--population", default="bns", help="background population name (default bns)")
-    p.add_argument("--sensitivity", help="background sensitivity name (default: the preset)")
-    p.add_argument(
-        "--neutrino-background",
-        metavar="SAMPLE_H5",
-        help="neutrino background sample (default: packaged IceCube IC40 sample)",
     )
     p.add_argument(
         "--gw-background-snr",
@@ -81,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
         help="energy for neutrinos that carry none (LVK Nu Track Search notices)",
     )
     p.add_argument("-o", "--output", help="write the JSON here (default: stdout summary only)")
+    add_model_options(p)
     add_verbosity(p)
     return p
 
@@ -95,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     from llama.io.neutrinos import read_neutrinos
     from llama.io.skymap import read_skymap
     from llama.science.background import GwSnrBackground
-    from llama.science.odds import SearchModel
     from llama.significance import (
         Inputs,
         in_window,
@@ -112,11 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.assumed_energy is not None:
         energy = np.asarray(neutrinos.energy, float)
         neutrinos.energy = np.where(np.isnan(energy), args.assumed_energy, energy)
-    sample = None
-    if args.neutrino_background:
-        from llama.io.background_sample import read_background_sample
-
-        sample = read_background_sample(args.neutrino_background)
     gw_background = None
     if args.gw_background_snr:
         from llama.config import preset
@@ -124,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         gw_background = GwSnrBackground.from_file(
             args.gw_background_snr, preset(args.preset).rhomin
         )
-    model = SearchModel.create(args.preset, args.energy_weight, sample, gw_background)
+    model, _ = build_model(args, gw_background)
     instruments = [i for i in (args.instruments or "").split(",") if i.strip()]
     trigger = make_trigger(
         skymap,

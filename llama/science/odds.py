@@ -10,7 +10,8 @@ triggers (distance integrated out), fixing defect 1 of section 7.
 
 Conventions: angles in deg, times in s, distances in Mpc, neutrino energies in GeV,
 GW / neutrino isotropic energies in code units (kg Mpc^2 s^-2, ~9.52e51 erg).
-The GW energy prior P_gw is log-flat and zero outside [Egwmin, Egwmax] (likewise P_nu).
+The energy priors P_gw, P_nu are log-flat densities normalised on [Egwmin, Egwmax] and
+[Enumin, Enumax]; P_gw is evaluated at E* = (d rho / k0)^2 wherever that falls.
 """
 
 from __future__ import annotations
@@ -34,7 +35,18 @@ PSF_CUTOFF_SIGMA = 8.0
 """Pixels farther than this many sigma from a neutrino are skipped (PSF < 1.3e-14 of peak)."""
 PAIR_SEPARATION_SIGMAS = 5.0
 """OPA pair term: only pairs closer than 5 (sigma_i + sigma_j) deg contribute."""
-DISTANCE_NODES, DISTANCE_WEIGHTS = leggauss(256)
+
+
+def _unit_quadrature(panels: int = 14, order: int = 32, smallest: float = 1e-7):
+    """Gauss-Legendre nodes/weights on [0, 1] over geometrically shrinking panels toward 0,
+    resolving the small-distance structure of I_k (features at ~0.1 Mpc out of ~300)."""
+    edges = np.concatenate([[0.0], np.geomspace(smallest, 1.0, panels)])
+    t, w = leggauss(order)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    return (0.5 * (hi - lo) * (t + 1) + lo).ravel(), (0.5 * (hi - lo) * w).ravel()
+
+
+UNIT_NODES, UNIT_WEIGHTS = _unit_quadrature()
 SR_PER_DEG2 = (math.pi / 180.0) ** 2
 UNITS = {
     "Egwmin, Egwmax, Eₙmin, Eₙmax": "isotropic-equivalent energy, code units kg Mpc^2 s^-2 "
@@ -53,11 +65,14 @@ UNITS = {
 
 
 def log_flat_prior(energy, lower: float, upper: float) -> np.ndarray:
-    """P(E) = 1 / (E ln(upper/lower)) on [lower, upper], zero outside (per energy unit)."""
+    """P(E) = 1 / (E ln(upper/lower)) per energy unit (the log-flat density of SCIENCE.md §3).
+
+    As in the original search the density is not truncated outside [lower, upper]: the
+    bounds set its normalisation (and, for the GW energy, the horizon r0(Egwmax)).
+    """
     energy = np.asarray(energy, float)
-    inside = (energy >= lower) & (energy <= upper)
     with np.errstate(divide="ignore"):
-        return np.where(inside, 1.0 / (energy * math.log(upper / lower)), 0.0)
+        return 1.0 / (energy * math.log(upper / lower))
 
 
 def time_overlap(params: SearchParameters, t_gw: float, *t_nu) -> np.ndarray:
@@ -89,40 +104,28 @@ def emission_integral(k: int, distance, zenith_weight, params: SearchParameters)
     return span / (k * math.log(params.Enumax / params.Enumin))
 
 
-def gw_prior_distance_range(params: SearchParameters, snr: float) -> tuple[float, float]:
-    """Distances (Mpc) where P_gw((x rho / k0)^2) > 0, cut at r0(Egwmax); hi <= lo when empty."""
-    lo = params.k0 * math.sqrt(params.Egwmin) / snr
-    hi = min(params.r0(params.Egwmax), params.k0 * math.sqrt(params.Egwmax) / snr)
-    return lo, hi
-
-
-def distance_integral(
-    zenith_weight, params: SearchParameters, snr: float | None = None, k: int = 1
-):
+def distance_integral(zenith_weight, params: SearchParameters, snr: float | None = None, k: int = 1):
     """int x^2 f(x) I_k(x, theta) dx over x in [0, r0(Egwmax)] (Mpc^3), per zenith weight.
 
-    f = 1 for the b_i of the subthreshold search; f(x) = P_gw((x rho / k0)^2) when ``snr``
-    is given (the Burst / no-distance signal terms).  Gauss-Legendre with 256 nodes.
+    f = 1 for the b_i of the subthreshold search.  With ``snr`` (Burst / no-distance signal
+    terms) f(x) = P_gw((x rho / k0)^2), and x^2 P_gw((x rho/k0)^2) = k0^2 / (rho^2 ln(Egwmax/Egwmin))
+    is a constant.  Panelled Gauss-Legendre (see ``_unit_quadrature``).
     """
     w = np.atleast_1d(np.asarray(zenith_weight, float))
-    lo, hi = (
-        (0.0, params.r0(params.Egwmax)) if snr is None else gw_prior_distance_range(params, snr)
-    )
-    if hi <= lo:
-        return np.zeros_like(w)
-    x = 0.5 * (hi - lo) * DISTANCE_NODES + 0.5 * (hi + lo)
-    weight = 0.5 * (hi - lo) * DISTANCE_WEIGHTS * x**2
-    if snr is not None:
-        weight = weight * log_flat_prior((x * snr / params.k0) ** 2, params.Egwmin, params.Egwmax)
+    hi = params.r0(params.Egwmax)
+    x = hi * UNIT_NODES
+    weight = hi * UNIT_WEIGHTS * (x**2 if snr is None else _x2_gw_prior(params, snr))
     return emission_integral(k, x[None, :], w[:, None], params) @ weight
+
+
+def _x2_gw_prior(params: SearchParameters, snr: float) -> float:
+    """x^2 P_gw((x rho / k0)^2), independent of x (Mpc^2 per energy unit)."""
+    return params.k0**2 / (snr**2 * math.log(params.Egwmax / params.Egwmin))
 
 
 def burst_gw_volume(params: SearchParameters, snr: float) -> float:
     """G_c for Burst triggers: int_0^r0(Egwmax) x^2 P_gw((rho x / k0)^2) dx (Mpc^3 per energy unit)."""
-    lo, hi = gw_prior_distance_range(params, snr)
-    if hi <= lo:
-        return 0.0
-    return params.k0**2 / (snr**2 * math.log(params.Egwmax / params.Egwmin)) * (hi - lo)
+    return _x2_gw_prior(params, snr) * params.r0(params.Egwmax)
 
 
 def poisson_pmf(k: int, mean: float) -> float:
@@ -290,7 +293,7 @@ class SearchModel:
             "energy_weight_description": self.energy_weight.description,
             "neutrino_background": self.nu_background.description,
             "gw_background": self.gw_background.description,
-            "gw_energy_prior": "log-flat on [Egwmin, Egwmax], zero outside",
+            "gw_energy_prior": "log-flat 1/(E ln(Egwmax/Egwmin)), not truncated",
             "units": UNITS,
         }
 

@@ -230,6 +230,9 @@ def _pause_for_tests(path: Path) -> None:
     """The LLAMA_TEST_PAUSE_BEFORE_WRITE hook (see the module docstring)."""
     seconds = os.environ.get(PAUSE_HOOK)
     if seconds:
-        print(f"llama test hook: pausing {seconds} s before writing {path}", file=sys.stderr,
-              flush=True)
+        print(
+            f"llama test hook: pausing {seconds} s before writing {path}",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(float(seconds))
