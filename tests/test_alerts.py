@@ -187,8 +187,6 @@ def test_voevent_details():
 
 @pytest.mark.parametrize("name", sorted(GWALERTS))
 def test_gwalert_facts(name):
-    if name.endswith(".avro"):
-        pytest.importorskip("fastavro")
     graceid, alert_type, notice_time, event = GWALERTS[name]
     alert = read_gwalert(gwalert_path(name))
     info = gwalert_skymap_info(alert, name)
@@ -227,7 +225,6 @@ def test_gwalert_details():
 
 
 def test_avro_matches_json():
-    pytest.importorskip("fastavro")
     avro = read_gwalert(gwalert_path("MS181101ab-preliminary.avro"))
     jsn = read_gwalert(gwalert_path("MS181101ab-preliminary.json"))
     assert gwalert_skymap_info(avro) == gwalert_skymap_info(jsn)
@@ -235,7 +232,6 @@ def test_avro_matches_json():
 
 
 def test_truncated_avro():
-    pytest.importorskip("fastavro")
     avro = gwalert_path("MS181101ab-preliminary.avro").read_bytes()
     for cut in (10, 1000, len(avro) // 2, len(avro) - 10):
         assert "Avro" in one_line_error(lambda c=cut: decode_gwalert(avro[:c], "cut.avro"))

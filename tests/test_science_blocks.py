@@ -199,3 +199,10 @@ def test_p_value_counts_ties_and_is_never_zero():
     assert p_value(1e300, background) == pytest.approx(1 / 6)
     assert p_value(2.0, background) == pytest.approx(3 / 6)  # ties count as >=
     assert p_value(-1.0, background) == 1.0
+
+
+def test_pixel_radius_bound_covers_healpy_max_pixrad():
+    import healpy as hp
+
+    for order in range(30):
+        assert odds.max_pixel_radius_deg(order) >= math.degrees(hp.max_pixrad(2**order))

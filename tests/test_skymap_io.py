@@ -54,7 +54,9 @@ def small_flat() -> SkyMap:
 
 @pytest.fixture(scope="module")
 def ligo_io():
-    return pytest.importorskip("ligo.skymap.io")
+    import ligo.skymap.io
+
+    return ligo.skymap.io
 
 
 def nested_uniq(skymap: SkyMap) -> np.ndarray:

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import healpy as hp
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from scipy import optimize, special
+from astropy_healpix import healpy as hp
+from scipy import special
 
 from llama.errors import InputError
 
@@ -129,8 +129,10 @@ class SkyMap:
             dots = self._moc_xyz() @ _unit_vector(ra_deg, dec_deg)
             index = np.flatnonzero(dots >= math.cos(math.radians(radius_deg)))
         else:
+            import healpy  # flat maps only: its import costs ~2 s (it loads matplotlib)
+
             vec = _unit_vector(ra_deg, dec_deg)
-            index = hp.query_disc(self.nside, vec, math.radians(radius_deg), nest=True)
+            index = healpy.query_disc(self.nside, vec, math.radians(radius_deg), nest=True)
             index = index.astype(np.int64, copy=False)
         xyz = self._moc_xyz()[index] if self.is_moc else _pix2xyz(*self._order_ipix(index))
         return PixelSet(
@@ -294,6 +296,8 @@ def _ansatz_parameters(distmean: float, diststd: float) -> tuple[float, float, f
     )
     if not 0 < diststd < distmean:
         raise unreachable
+    from scipy import optimize  # simulated maps only; keeps reading maps light
+
     solution = optimize.root(residual, np.array([1.0, 0.0]))
     if not (solution.success and np.max(np.abs(residual(solution.x))) < 1e-9):
         raise unreachable

@@ -16,7 +16,6 @@ The energy priors P_gw, P_nu are log-flat densities normalised on [Egwmin, Egwma
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -31,6 +30,7 @@ from llama.science.detector import EnergyAngleWeight, ZenithWeights, energy_weig
 PIXEL_PER_SIGMA = 0.5
 """Pixels under a PSF are split (locally) until their size is at most this many sigma."""
 MAX_REFINE_ORDER = 13
+PIXEL_RADIUS_PER_SIZE = 1.05
 PSF_CUTOFF_SIGMA = 8.0
 """Pixels farther than this many sigma from a neutrino are skipped (PSF < 1.3e-14 of peak)."""
 PAIR_SEPARATION_SIGMAS = 5.0
@@ -178,14 +178,14 @@ def psf_pixels(skymap, ra: float, dec: float, sigma: float) -> PsfPixels:
     needed order, each carrying an equal share of its probability (constant density), so
     the PSF is sampled finely without flattening the map anywhere else.
     """
-    import healpy as hp
+    from astropy_healpix import healpy as hp
 
     cutoff = PSF_CUTOFF_SIGMA * sigma
     orders = skymap.order
-    margin = _max_pixel_radius_deg(int(orders.min()))
+    margin = max_pixel_radius_deg(int(orders.min()))
     pix = skymap.disc(ra, dec, min(180.0, cutoff + margin))
     order = orders[pix.index]
-    near = separation_deg(pix.xyz, unit_vectors(ra, dec)) < cutoff + _max_pixel_radius_deg(order)
+    near = separation_deg(pix.xyz, unit_vectors(ra, dec)) < cutoff + max_pixel_radius_deg(order)
     pix = _subset(pix, near)
     order = order[near]
     target = order_for_sigma(sigma)
@@ -211,16 +211,12 @@ def psf_pixels(skymap, ra: float, dec: float, sigma: float) -> PsfPixels:
     )
 
 
-@functools.cache
-def _pixel_radius_table() -> np.ndarray:
-    import healpy as hp
+def max_pixel_radius_deg(order):
+    """Upper bound (deg) on the centre-to-corner angle of a HEALPix pixel at ``order``.
 
-    return np.degrees([hp.max_pixrad(2**o) for o in range(30)])
-
-
-def _max_pixel_radius_deg(order):
-    """Largest centre-to-corner angle (deg) of a HEALPix pixel at ``order`` (array ok)."""
-    return _pixel_radius_table()[np.asarray(order, np.int64)]
+    The largest HEALPix pixel radius is at most 1.045 x sqrt(pixel area) at every order.
+    """
+    return PIXEL_RADIUS_PER_SIZE * np.degrees(np.sqrt(np.pi / 3.0)) / 2.0 ** np.asarray(order, float)
 
 
 def _subset(pix, mask):
