@@ -203,3 +203,27 @@ def test_demo_runs_offline_on_simulated_inputs(tmp_path):
         assert (tmp_path / "demo" / name).is_file(), name
     data = json.loads((tmp_path / "demo" / "significance_subthreshold_lvc-i3.json").read_text())
     assert data["n_background"] == 100 and data["p_value"] is not None
+
+
+def test_options_reach_the_output(neutrino_file, tmp_path, capsys):
+    """--preset, --energy-weight, --gw-background-snr, --group and --p-terrestrial are applied
+    and recorded (in-process run of the command)."""
+    from llama.cli.significance import main
+
+    snrs = tmp_path / "background_snrs.txt"
+    snrs.write_text("# background network SNRs\n" + "\n".join(str(5.6 + 0.01 * k) for k in range(300)))
+    out = tmp_path / "o4.json"
+    assert main(["--skymap", str(shared_path("gw_skymaps", S251112CM)), "--neutrinos",
+                 str(neutrino_file), "--event-time", S251112CM_GPS, "--snr", "11.5",
+                 "--preset", "o4", "--energy-weight", "public-aeff", "--gw-background-snr",
+                 str(snrs), "--group", "Burst", "--p-terrestrial", "0.25", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    params = data["inputs"]["search_parameters"]
+    assert params["k0"] == 1190 and params["Egwmax"] == 1870 and params["preset"] == "o4"
+    assert params["energy_weight"] == "public-aeff" and "IC86_II" in params["energy_weight_description"]
+    assert "300 background SNRs" in params["gw_background"]
+    # 300 evenly spread SNRs: 6 per bin; 11.5 is above the top, so it falls in the last bin
+    assert data["dump"]["P_emp_gw"] == pytest.approx(6 / (300 * (2.99 / 50)))
+    assert data["dump"]["burst"] is True and data["inputs"]["gw_skymap_info"]["distance_mpc"] is None
+    assert data["inputs"]["gw_skymap_info"]["p_terrestrial"] == 0.25
+    assert "Burst" in capsys.readouterr().out

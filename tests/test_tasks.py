@@ -296,7 +296,6 @@ def test_luigi_command_from_any_directory(event_dir, tmp_path):
     cli_bytes = (event_dir / Significance.filename).read_bytes()
     (event_dir / Significance.filename).unlink()
     build(Significance(eventid=EVENT))  # in-process, same bytes
-    open("/tmp/cli.json","wb").write(cli_bytes); open("/tmp/inproc.json","wb").write((event_dir / Significance.filename).read_bytes())
     assert (event_dir / Significance.filename).read_bytes() == cli_bytes
 
 
