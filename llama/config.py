@@ -129,6 +129,7 @@ def preset(name: str) -> SearchParameters:
 #: llama's shipped Luigi defaults ([core], [retcode], [llama]); see :func:`luigi_config`.
 PACKAGED_LUIGI_CFG = Path(__file__).with_name("luigi.cfg")
 _PATH_SETTINGS = ("neutrino_source", "populations")
+_NUMBER_SETTINGS = ("default_snr", "p_terrestrial", "assumed_energy")
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ class Settings:
     """Network SNR used when skymap_info has none (LVK public alerts carry none)."""
     p_terrestrial: float = 1.0
     """p_terrestrial used when skymap_info has no classification['Terrestrial']."""
+    assumed_energy: float | None = None
+    """Energy (GeV) for neutrinos whose source gives none (LVK Nu Track Search notices)."""
 
 
 def luigi_config():
@@ -168,7 +171,7 @@ def luigi_config():
 
 def _setting(name: str, raw: str, origin: str) -> Any:
     """A setting's value parsed from text; ConfigurationError names where the text came from."""
-    if isinstance(getattr(Settings, name), float):
+    if name in _NUMBER_SETTINGS:
         try:
             value = float(raw)
         except ValueError:

@@ -108,6 +108,17 @@ def make_trigger(
     )
 
 
+def fill_missing_energies(neutrinos, assumed_energy: float | None):
+    """Give neutrinos without an energy (NaN; e.g. from an LVK Nu Track Search notice) the
+    assumed energy in GeV; None leaves them as they are."""
+    if assumed_energy is not None:
+        if not (math.isfinite(assumed_energy) and assumed_energy > 0):
+            raise InputError(f"assumed energy must be a positive number of GeV, got {assumed_energy}")
+        energy = np.asarray(neutrinos.energy, float)
+        neutrinos.energy = np.where(np.isnan(energy), assumed_energy, energy)
+    return neutrinos
+
+
 def in_window(neutrinos, trigger: odds_mod.GwTrigger, params) -> tuple[object, int]:
     """The neutrinos within +-window s of the trigger, and how many were outside."""
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
@@ -115,7 +126,8 @@ def in_window(neutrinos, trigger: odds_mod.GwTrigger, params) -> tuple[object, i
     if np.any(np.isnan(np.asarray(neutrinos.energy, float)[keep])):
         raise InputError(
             f"{neutrinos.source or 'neutrino list'}: some neutrinos have no energy "
-            "(e.g. an LVK Nu Track Search notice); pass --assumed-energy GEV"
+            "(e.g. an LVK Nu Track Search notice): give an assumed energy "
+            "(--assumed-energy GEV, or [llama] assumed_energy for the Luigi tasks)"
         )
     return neutrinos.select(keep), int((~keep).sum())
 

@@ -195,14 +195,19 @@ def test_notice_without_energies_needs_an_assumed_energy(tmp_path):
 
 
 def test_demo_runs_offline_on_simulated_inputs(tmp_path):
-    result = llama("demo", "--outdir", tmp_path / "demo", "--trials", 100, check=True)
-    assert "SIMULATED" in result.stdout
+    """The README's main job: a generated alert -> event -> luigi ReviewPipeline."""
+    result = llama("demo", "--outdir", tmp_path / "demo", "--trials", 100, cwd=tmp_path, check=True)
+    assert "SIMULATED" in result.stdout and "luigi --module llama.tasks" in result.stdout
+    event_dir = tmp_path / "demo" / "current_run" / "SIM-DEMO"
     for name in ["significance_subthreshold_lvc-i3.json", "significance_lvc-i3.json",
-                 "SIMULATED-DEMO.multiorder.fits", "SIMULATED-neutrinos.json",
-                 "SIMULATED-populations.hdf5"]:
-        assert (tmp_path / "demo" / name).is_file(), name
-    data = json.loads((tmp_path / "demo" / "significance_subthreshold_lvc-i3.json").read_text())
+                 "icecube_neutrino_list.json", "lvc_skymap_distances.json", "skymap_info.json",
+                 "SIM-DEMO.multiorder.fits"]:
+        assert (event_dir / name).is_file(), name
+        assert name in result.stdout
+    data = json.loads((event_dir / "significance_subthreshold_lvc-i3.json").read_text())
     assert data["n_background"] == 100 and data["p_value"] is not None
+    assert json.loads((event_dir / "flags.json").read_text())["role"] == "test"
+    assert (event_dir / ".significance_lvc-i3.json.meta.json").is_file()
 
 
 def test_options_reach_the_output(neutrino_file, tmp_path, capsys):

@@ -340,9 +340,13 @@ def test_sigkill_mid_write_leaves_no_partial_product(event_dir, tmp_path):
     assert worker.returncode == -signal.SIGKILL
     assert snapshot(event_dir) == before  # nothing written, nothing partial
     assert not [p for p in event_dir.iterdir() if p.name.endswith(".tmp")]
+    # a kill inside the atomic write itself leaves its temporary file: the rerun removes it
+    stale = event_dir / f".{Significance.filename}.k1ll3d.tmp"
+    stale.write_bytes(b'{"p_value": ')
 
     done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
     assert done.returncode == 0, done.stderr
+    assert not stale.exists()
     assert Significance(eventid=EVENT).complete()
     assert {k: v for k, v in snapshot(event_dir).items() if k in before} == before
 
@@ -452,3 +456,23 @@ def test_settings_environment_wins_and_bad_values_name_their_origin(out, monkeyp
     monkeypatch.setenv("LLAMA_P_TERRESTRIAL", "nan")
     with pytest.raises(ConfigurationError, match=r"\$LLAMA_P_TERRESTRIAL: 'nan'"):
         settings()
+
+
+def test_notice_source_is_complete_and_needs_an_assumed_energy(event_dir, tmp_path, monkeypatch):
+    """A real LVK Nu Track Search notice (S230914ak), re-timed to MS181101ab: IceCube's own
+    result for the closed window, so the list is complete; it has no energies, so the
+    significance needs [llama] assumed_energy."""
+    notice = json.loads(shared_path("icecube", "alerts_json",
+                                    "S230914ak_icecube_lvk_nu_track_search.json").read_text())
+    notice["trigger_time"] = json.loads((event_dir / "skymap_info.json").read_text())["event_time_iso"]
+    source = tmp_path / "notice.json"
+    source.write_text(json.dumps(notice))
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
+    build(NeutrinoList(eventid=EVENT))
+    assert NeutrinoList(eventid=EVENT).complete()
+    assert len(json.loads((event_dir / NeutrinoList.filename).read_text())) == 2
+    build(Significance(eventid=EVENT), status=LuigiStatusCode.FAILED)
+    monkeypatch.setenv("LLAMA_ASSUMED_ENERGY", "1e4")
+    build(Significance(eventid=EVENT))
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert [n["energy"] for n in output["inputs"]["neutrino_info"]] == [1e4, 1e4]

@@ -1,36 +1,68 @@
-"""``llama demo``: the whole significance chain on SIMULATED inputs, offline.
+"""``llama demo``: one event end to end on SIMULATED inputs, offline.
 
-Makes a simulated multi-order GW sky map, a simulated neutrino list (background from
-the packaged public-data background model plus injected signal neutrinos), a small
-background population, then runs both searches and writes their JSON.  Nothing here
-is real data: every file is labelled SIMULATED.
+1. generates a SIMULATED LVK alert (igwn.gwalert JSON with an embedded simulated
+   multi-order sky map), a SIMULATED neutrino list (background drawn from the packaged
+   public-data background model plus injected signal neutrinos) and a SIMULATED background
+   population;
+2. creates the event from the alert with ``llama skymap-info --gwalert``;
+3. runs ``luigi --module llama.tasks ReviewPipeline --eventid SIM-DEMO`` and prints where the
+   products are.
+Nothing here is real data: every input is labelled SIMULATED.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 from llama.cli.common import add_verbosity, setup_logging
 
-DEMO_EVENT_GPS = 1400000000.0
-DEMO_POSITION = (150.0, 20.0)  # RA, Dec of the simulated source, deg
+EVENT_ID = "SIM-DEMO"
+EVENT_GPS = 1400000000.0
+SOURCE_POSITION = (150.0, 20.0)  # RA, Dec of the simulated source, deg
+SNR = 12.0
+P_TERRESTRIAL = 0.1
+INSTRUMENTS = ["H1", "L1", "V1"]
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llama demo",
-        description="Run llama end to end on SIMULATED inputs (no network, no external data).",
+        description="Create a SIMULATED event from a generated alert and build its products with "
+        "Luigi (no network, no external data).",
     )
-    p.add_argument(
-        "--outdir", default="llama-demo", help="where to write the files (default ./llama-demo)"
-    )
-    p.add_argument("--trials", type=int, default=500, help="background trials for the p-value")
+    p.add_argument("--outdir", default="llama-demo",
+                   help="output directory: inputs/ and current_run/ go here (default ./llama-demo)")
+    p.add_argument("--trials", type=int, default=500, help="background trials per search")
     p.add_argument("--signal", type=float, default=3.0, help="mean injected signal neutrinos")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     add_verbosity(p)
     return p
+
+
+def simulated_alert(skymap_fits: bytes, event_iso: str) -> dict:
+    """An igwn.gwalert-style PRELIMINARY alert for EVENT_ID embedding a FITS sky map (SIMULATED)."""
+    return {
+        "alert_type": "PRELIMINARY",
+        "time_created": event_iso[:19] + "Z",
+        "superevent_id": EVENT_ID,
+        "urls": {"gracedb": None},
+        "event": {
+            "time": event_iso + "Z", "far": 1e-9, "significant": True,
+            "instruments": INSTRUMENTS, "group": "CBC", "pipeline": "SIMULATED", "search": "MDC",
+            "properties": {"HasNS": 1.0, "HasRemnant": 1.0},
+            "classification": {"BNS": 1 - P_TERRESTRIAL, "NSBH": 0.0, "BBH": 0.0,
+                               "Terrestrial": P_TERRESTRIAL},
+            "duration": None, "central_frequency": None,
+            "skymap": base64.b64encode(skymap_fits).decode("ascii"),
+        },
+        "external_coinc": None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,70 +72,67 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from llama.background.trials import TrialGenerator, run_trials
+    from llama.cli import skymap_info
+    from llama.errors import LlamaError
     from llama.io.atomic import atomic_write_text
     from llama.io.background_sample import default_background_sample
-    from llama.io.neutrinos import write_llama_json
+    from llama.io.neutrinos import NeutrinoList, write_llama_json
     from llama.io.skymap import simulated_skymap, write_skymap
     from llama.science.odds import SearchModel
     from llama.science.pvalue import population_key, write_population
-    from llama.significance import (
-        OUTPUT_FILES,
-        Inputs,
-        make_trigger,
-        parse_event_time,
-        run_search,
-        summary,
-        to_json,
-    )
+    from llama.significance import OUTPUT_FILES, make_trigger, mjd_to_iso, parse_event_time, summary
 
-    outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = Path(args.outdir).resolve()
+    inputs = outdir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    event_mjd = parse_event_time(DEMO_EVENT_GPS)
-    skymap = simulated_skymap(
-        *DEMO_POSITION,
-        sigma_deg=4.0,
-        distmean=80.0,
-        diststd=20.0,
-        seed=args.seed,
-        object_name="SIMULATED-DEMO",
-    )
-    skymap_path = outdir / "SIMULATED-DEMO.multiorder.fits"
+    event_mjd = parse_event_time(EVENT_GPS)
+    skymap = simulated_skymap(*SOURCE_POSITION, sigma_deg=4.0, distmean=80.0, diststd=20.0,
+                              seed=args.seed, object_name="SIMULATED-DEMO")
+    skymap_path = inputs / "SIMULATED-DEMO.multiorder.fits"
     write_skymap(skymap, skymap_path)
-    skymap.meta["path"] = str(skymap_path)
+    alert_path = inputs / "SIMULATED-alert.json"
+    alert = simulated_alert(skymap_path.read_bytes(), mjd_to_iso(event_mjd))
+    atomic_write_text(alert_path, json.dumps(alert))
+
     sample = default_background_sample()
     model = SearchModel.create("o3", "o3-table", sample)
-    instruments = ["H1", "L1", "V1"]
-    trigger = make_trigger(
-        skymap, event_mjd, 12.0, instruments, p_terrestrial=0.1, graceid="SIM-DEMO"
-    )
-    neutrinos = TrialGenerator(model, sample, trigger).trial(rng, skymap, args.signal)
-    neutrinos_path = outdir / "SIMULATED-neutrinos.json"
+    trigger = make_trigger(skymap, event_mjd, SNR, INSTRUMENTS, P_TERRESTRIAL)
+    generator = TrialGenerator(model, sample, trigger)
+    later = generator.background(rng)  # a neutrino after the window makes the list complete
+    later.mjd = event_mjd + np.linspace(700.0, 900.0, len(later)) / 86400.0
+    neutrinos = NeutrinoList.concatenate([generator.trial(rng, skymap, args.signal), later])
+    neutrinos_path = inputs / "SIMULATED-neutrinos.json"
     write_llama_json(neutrinos, neutrinos_path)
-    print(
-        f"SIMULATED inputs: {skymap_path} ({skymap.npix} multi-order pixels), "
-        f"{neutrinos_path} ({len(neutrinos)} neutrinos)"
-    )
-
-    populations = outdir / "SIMULATED-populations.hdf5"
+    populations = inputs / "SIMULATED-populations.hdf5"
     for search in OUTPUT_FILES:
-        background = run_trials(
-            skymap, trigger, model, sample, args.trials, args.seed + 100, search
-        )
-        write_population(
-            populations,
-            population_key(search, "bns", "o3", instruments),
-            background.odds,
-            {"simulated": 1, "seed": args.seed + 100},
-        )
-    print(f"SIMULATED background: {args.trials} trials per search -> {populations}")
+        background = run_trials(skymap, trigger, model, sample, args.trials, args.seed + 100, search)
+        write_population(populations, population_key(search, "bns", "o3", INSTRUMENTS),
+                         background.odds, {"simulated": 1, "seed": args.seed + 100})
+    print(f"SIMULATED inputs in {inputs}: alert with a {skymap.npix}-pixel multi-order map, "
+          f"{len(neutrinos)} neutrinos, {args.trials} background trials per search")
 
-    for search, filename in OUTPUT_FILES.items():
-        output = run_search(search, Inputs(skymap, neutrinos, trigger, model), populations)
-        atomic_write_text(outdir / filename, to_json(output))
-        for line in summary(output):
+    run_dir = outdir / "current_run"
+    if skymap_info.main(["--gwalert", str(alert_path), "--role", "test", "--run", str(run_dir)]):
+        raise LlamaError("could not create the simulated event")
+    env = {**os.environ, "LLAMA_OUTPUT_DIR": str(outdir), "LLAMA_NEUTRINO_SOURCE": str(neutrinos_path),
+           "LLAMA_NEUTRINO_FORMAT": "llama", "LLAMA_POPULATIONS": str(populations),
+           "LLAMA_DEFAULT_SNR": str(SNR)}
+    command = [sys.executable, "-m", "luigi", "--module", "llama.tasks", "ReviewPipeline",
+               "--eventid", EVENT_ID]
+    print("running: LLAMA_OUTPUT_DIR=... luigi --module llama.tasks ReviewPipeline --eventid "
+          f"{EVENT_ID}")
+    result = subprocess.run(command, env=env, cwd=outdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise LlamaError(f"luigi exited with {result.returncode}: {tail[0]}")
+    event_dir = run_dir / EVENT_ID
+    print(f"products of {EVENT_ID} in {event_dir}:")
+    for path in sorted(p for p in event_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+        print(f"  {path.name}")
+    for filename in OUTPUT_FILES.values():
+        for line in summary(json.loads((event_dir / filename).read_text())):
             print(line)
-        print(f"  wrote {outdir / filename}")
     return 0
 
 

@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose)
 
-    import numpy as np
 
     from llama.io.atomic import atomic_write_text
     from llama.io.neutrinos import read_neutrinos
@@ -81,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from llama.science.background import GwSnrBackground
     from llama.significance import (
         Inputs,
+        fill_missing_energies,
         in_window,
         make_trigger,
         parse_event_time,
@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     event_mjd = parse_event_time(args.event_time)
     skymap = read_skymap(args.skymap)
     neutrinos = read_neutrinos(args.neutrinos, args.neutrino_format)
-    if args.assumed_energy is not None:
-        energy = np.asarray(neutrinos.energy, float)
-        neutrinos.energy = np.where(np.isnan(energy), args.assumed_energy, energy)
+    fill_missing_energies(neutrinos, args.assumed_energy)
     gw_background = None
     if args.gw_background_snr:
         from llama.config import preset

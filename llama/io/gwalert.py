@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,9 @@ def read_gwalert(path: str | Path) -> dict[str, Any]:
 
 
 def role_of(graceid: str) -> str:
-    """Kafka alerts carry no role: production superevents ('S...') are observations,
-    mock/test ones (MS, TS, GS, ...) are tests."""
-    return "observation" if graceid.startswith("S") else "test"
+    """Kafka alerts carry no role: production superevents (S + YYMMDD + letters) are
+    observations; mock/test ones (MS, TS, GS, ...) and simulated ids (SIM-...) are tests."""
+    return "observation" if re.fullmatch(r"S\d{6}[a-z]{1,3}", graceid) else "test"
 
 
 def _field(record: dict[str, Any], key: str, where: str, source: str) -> Any:

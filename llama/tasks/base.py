@@ -173,6 +173,7 @@ class Product(EventTask):
         data = self.build(notes)
         data = data.encode("utf-8") if isinstance(data, str) else data
         path = Path(self.output().path)
+        _remove_stale_temporaries(path, self.meta_path)
         _pause_for_tests(path)
         written = write_if_changed(path, data)
         record = {
@@ -224,6 +225,14 @@ def _fingerprint(inputs: Any) -> dict[str, Any] | None:
         name: entry.get("used", entry.get("sha256")) if isinstance(entry, dict) else None
         for name, entry in inputs.items()
     }
+
+
+def _remove_stale_temporaries(*targets: Path) -> None:
+    """Delete temporary files a killed worker left while writing these files (named as
+    llama.io.atomic names them: '.<name>.<random>.tmp' beside the target)."""
+    for target in targets:
+        for stale in target.parent.glob(f".{target.name[:80]}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _pause_for_tests(path: Path) -> None:

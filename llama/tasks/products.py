@@ -85,10 +85,10 @@ class NeutrinoList(Product):
     configured source ([llama] neutrino_source), as a LLAMA JSON list.
 
     The list is complete only when fetched after t_gw + 500 s + MAX_DELAY_S and the source
-    holds a neutrino later than the window (SCIENCE.md section 1; defect 4 of section 7). The
-    provenance records ``complete``; an incomplete list is not complete() for Luigi, so every
-    run regenerates it (and what depends on it) until it is. An LVK Nu Track Search notice
-    lists no neutrino after the window, so a list taken from one never becomes complete.
+    holds a neutrino later than the window (SCIENCE.md section 1; defect 4 of section 7); an
+    LVK Nu Track Search notice, IceCube's own result for the closed window, counts as having
+    seen past it. The provenance records ``complete``; an incomplete list is not complete()
+    for Luigi, so every run regenerates it (and what depends on it) until it is.
     """
 
     filename = "icecube_neutrino_list.json"
@@ -130,7 +130,8 @@ class NeutrinoList(Product):
         else:
             everything, files = read_neutrinos(source, form), [Path(source)]
         selected = everything.in_window(t_gw, window)
-        later = bool((everything.mjd > t_gw + window / SECONDS_PER_DAY).any())
+        # an LVK Nu Track Search notice is IceCube's own result for the closed window
+        later = form == "lvk-notice" or bool((everything.mjd > t_gw + window / SECONDS_PER_DAY).any())
         waited = bool((fetched.utc.mjd - t_gw) * SECONDS_PER_DAY >= window + MAX_DELAY_S)
         notes.update(
             complete=later and waited,
@@ -174,6 +175,7 @@ class Significance(Product):
             "population": current.population,
             "default_snr": current.default_snr,
             "p_terrestrial": current.p_terrestrial,
+            "assumed_energy": current.assumed_energy,
         }
 
     def extra_inputs(self) -> list[Path]:
@@ -186,6 +188,7 @@ class Significance(Product):
         from llama.science.odds import SearchModel
         from llama.significance import (
             Inputs,
+            fill_missing_energies,
             in_window,
             make_trigger,
             parse_event_time,
@@ -217,7 +220,8 @@ class Significance(Product):
             self.eventid,
             json.loads(Path(paths["distances"]).read_bytes())["distmean"],
         )
-        neutrinos, outside = in_window(read_llama_json(paths["neutrinos"]), trigger, model.params)
+        listed = fill_missing_energies(read_llama_json(paths["neutrinos"]), used["assumed_energy"])
+        neutrinos, outside = in_window(listed, trigger, model.params)
         output = run_search(
             self.search,
             Inputs(skymap, neutrinos, trigger, model, outside),
