@@ -89,6 +89,8 @@ def make_trigger(
         raise InputError(f"network SNR must be a positive number, got {snr!r}")
     if not 0.0 <= p_terrestrial <= 1.0:
         raise InputError(f"p_terrestrial must lie in [0, 1], got {p_terrestrial}")
+    if distance is not None and not (math.isfinite(distance) and distance > 0):
+        raise InputError(f"distance must be a positive number of Mpc, got {distance}")
     if instruments is None or len(instruments) == 0:
         instruments = skymap.meta.get("instruments") or []
     if group.lower() == "burst":

@@ -232,3 +232,19 @@ def test_options_reach_the_output(neutrino_file, tmp_path, capsys):
     assert data["dump"]["burst"] is True and data["inputs"]["gw_skymap_info"]["distance_mpc"] is None
     assert data["inputs"]["gw_skymap_info"]["p_terrestrial"] == 0.25
     assert "Burst" in capsys.readouterr().out
+
+
+def test_bad_options_and_unwritable_output_give_one_line(neutrino_file, tmp_path):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    base = ["significance", "--skymap", skymap, "--neutrinos", neutrino_file, "--event-time",
+            S251112CM_GPS, "--snr", 10]
+    assert_one_line_error(llama(*base, "--distance", -5), "distance")
+    assert_one_line_error(llama(*base, "--p-terrestrial", 2), "p_terrestrial")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    assert_one_line_error(llama(*base, "--background", notes), "notes.txt")
+    assert_one_line_error(llama(*base, "--neutrino-background", notes), "notes.txt")
+    assert_one_line_error(llama(*base, "--gw-background-snr", notes), "notes.txt")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert_one_line_error(llama(*base, "-o", blocked / "out.json"), "a-file")

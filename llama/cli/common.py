@@ -31,6 +31,10 @@ def run_guarded(prog: str, body: Callable[[], int | None]) -> int:
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
+    except OSError as err:  # file-system trouble outside the inputs' own checks
+        where = f": {err.filename}" if err.filename else ""
+        print(f"{prog}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from llama.cli.common import add_model_options, add_verbosity, build_model, setup_logging
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.trials < 1:
         raise InputError("--trials must be at least 1")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     model, sample = build_model(args)
     skymaps = [read_skymap(path) for path in args.skymap]
     instruments = [i for i in (args.instruments or "").split(",") if i.strip()]

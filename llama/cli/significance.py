@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         to_json,
     )
 
+    if args.output:  # fail before the work, naming the user's path, if it cannot be written
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     event_mjd = parse_event_time(args.event_time)
     skymap = read_skymap(args.skymap)
     neutrinos = read_neutrinos(args.neutrinos, args.neutrino_format)

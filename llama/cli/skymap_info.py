@@ -88,11 +88,17 @@ class Notice:
 
 def _fetch_gracedb(graceid: str, url: str, auth: bool, want_skymap: bool) -> Notice:
     """The latest VOEvent of a superevent (and its sky map) from GraceDB."""
-    import requests
-    from ligo.gracedb.exceptions import HTTPError
-    from ligo.gracedb.rest import GraceDb
-
     from llama.errors import ConfigurationError, InputError
+
+    try:
+        import requests
+        from ligo.gracedb.exceptions import HTTPError
+        from ligo.gracedb.rest import GraceDb
+    except ImportError:
+        raise ConfigurationError(
+            "--graceid needs the GraceDB client: pip install 'llama[gracedb]'"
+        ) from None
+
     from llama.event import validate_event_id
     from llama.io.voevent import parse_voevent
 
