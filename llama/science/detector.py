@@ -17,7 +17,6 @@ in declination bands. Two models (SCIENCE.md section 3):
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,8 +26,6 @@ import numpy as np
 from llama.errors import ConfigurationError, InputError
 
 DATA = resources.files("llama") / "data"
-#: 90% containment radius of a 2-D Gaussian PSF, in units of its sigma.
-R90_PER_SIGMA = math.sqrt(-2.0 * math.log(0.1))
 
 
 class EnergyAngleWeight:
