@@ -31,9 +31,10 @@ CALIBRATION_MAPS = {
     "GW190425_S190425z_bayestar.fits.gz": 9.0,
 }
 TRIALS_PER_HALF = 1000  # per map: 5 maps x 2 halves = 10,000 background trials
-#: well-localised maps (tens of deg^2) for the injection efficiency
-INJECTION_MAPS = ["MS181101ab_userguide_bayestar.multiorder.fits",
-                  "GW190814_PublicationSamples.multiorder.fits"]
+#: injections use the well-localised maps: 90% credible area below this (deg^2). On maps of
+#: ~1000 deg^2 and more, a background neutrino often lands in the localisation too, and with
+#: P(N_signal <= 1) = 20% no search reaches p < 0.01 for 90% of mu = 3 injections there.
+WELL_LOCALISED_DEG2 = 100.0
 INJECTIONS_PER_MAP = 200
 SIGNAL_MEAN = 3.0
 
@@ -50,11 +51,19 @@ def campaign(request):
         population = run_trials(skymap, trigger, model, sample, TRIALS_PER_HALF, 1000 + index, search)
         tested = run_trials(skymap, trigger, model, sample, TRIALS_PER_HALF, 2000 + index, search)
         injected = None
-        if name in INJECTION_MAPS:
+        if credible_area_deg2(skymap, 0.9) < WELL_LOCALISED_DEG2:
             injected = run_trials(skymap, trigger, model, sample, INJECTIONS_PER_MAP, 3000 + index,
                                   search, signal_mean=SIGNAL_MEAN)
         results[name] = (np.sort(population.odds), tested, injected)
     return search, results
+
+
+def credible_area_deg2(skymap, level: float) -> float:
+    """Area (deg^2) of the smallest region holding ``level`` of the probability."""
+    density = skymap.prob / skymap.pixel_area()
+    order = np.argsort(density)[::-1]
+    inside = np.cumsum(skymap.prob[order]) <= level
+    return float(skymap.pixel_area()[order][inside].sum() * (180 / np.pi) ** 2)
 
 
 def tie_randomised_p(odds: float, background: np.ndarray, u: float) -> float:
@@ -87,6 +96,9 @@ def test_injections_with_three_signal_neutrinos_are_significant(campaign):
     p_values = [p_value(odds, background)
                 for background, _, injected in results.values() if injected is not None
                 for odds in injected.odds]
-    assert len(p_values) == INJECTIONS_PER_MAP * len(INJECTION_MAPS)
+    injected_maps = [name for name, (_, _, injected) in results.items() if injected is not None]
+    assert sorted(injected_maps) == ["GW190814_PublicationSamples.multiorder.fits",
+                                     "MS181101ab_userguide_bayestar.multiorder.fits"]
+    assert len(p_values) == INJECTIONS_PER_MAP * len(injected_maps)
     efficiency = np.mean(np.array(p_values) < 0.01)
     assert efficiency >= 0.9, f"{search}: only {efficiency:.1%} of injections reach p < 0.01"
