@@ -103,10 +103,10 @@ def setup(shared: Path, root: Path) -> dict[str, str]:
 def in_process(event_dir: Path, repeat: int) -> dict[str, float]:
     """Median seconds of the I/O and science steps of Significance, modules already imported."""
     from llama.config import settings
-    from llama.io.atomic import atomic_write_text
     from llama.io.neutrinos import read_llama_json
     from llama.io.skymap import read_skymap
-    from llama.science.odds import SearchModel
+    from llama.io.storage import atomic_write_text
+    from llama.io.tables import load_model
     from llama.significance import (
         Inputs,
         in_window,
@@ -138,7 +138,7 @@ def in_process(event_dir: Path, repeat: int) -> dict[str, float]:
         timed("I/O: input checksums (completeness checks)", task.current_inputs)
         skymap = timed("I/O: read sky map", read_skymap, event_dir / SKYMAP)
         neutrinos = timed("I/O: read neutrino list", read_llama_json, event_dir / NEUTRINOS)
-        model = timed("I/O: model tables + background sample", SearchModel.create, "o3")
+        model = timed("I/O: model tables + background sample", load_model, "o3")
         output = timed(
             "science: trigger, window cut, run_search", science, skymap, neutrinos, model
         )

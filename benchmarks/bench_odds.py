@@ -24,6 +24,7 @@ from llama.background.trials import scatter_on_sphere
 from llama.io.background_sample import default_background_sample
 from llama.io.neutrinos import NeutrinoList
 from llama.io.skymap import read_skymap
+from llama.io.tables import load_model
 from llama.science import odds
 from llama.significance import make_trigger
 
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     sample = default_background_sample()
-    model = odds.SearchModel.create("o3", "o3-table", sample)
+    model = load_model("o3", "o3-table", sample)
     rng = np.random.default_rng(2026)
     rows = [bench_map(label, Path(args.shared) / "gw_skymaps" / name, model, sample, rng, args.repeat)
             for label, name in MAPS.items()]

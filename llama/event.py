@@ -7,7 +7,7 @@ Inside an event directory::
     <sky map file>      the sky map named by skymap_info["skymap_filename"]
     notices/NNNN-<name> every raw notice ever received, numbered in arrival order
 
-All writes are atomic (llama.io.atomic); archived notices are never overwritten.
+All writes are atomic (llama.io.storage); archived notices are never overwritten.
 """
 
 from __future__ import annotations
@@ -23,23 +23,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from llama.errors import InputError
-from llama.io.atomic import atomic_write_bytes, atomic_write_json, json_text, write_if_changed
+from llama.ids import ROLES, safe_filename, validate_event_id
+from llama.io.storage import atomic_write_bytes, atomic_write_json, json_text, write_if_changed
 from llama.paths import safe_join
 
 log = logging.getLogger(__name__)
 
-#: Accepted event ids (the whole id must match one of these):
-#: LVK superevents S/MS/TS/GS + YYMMDD + 1-3 lowercase letters (S190425z, MS181101ab);
-#: GraceDB events G/M/T/E/H/D + digits (G298048, M252714);
-#: simulated events ``SIM-`` + up to 60 of [A-Za-z0-9_-] (SIM-bns_0001).
-EVENT_ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    "superevent": re.compile(r"(?:S|MS|TS|GS)\d{6}[a-z]{1,3}"),
-    "gracedb_event": re.compile(r"[GMTEHD]\d{1,10}"),
-    "simulated": re.compile(r"SIM-[A-Za-z0-9_-]{1,60}"),
-}
-MAX_EVENT_ID_LENGTH = 64
-
-ROLES = ("test", "observation")
 #: Flags of a new event: test-safe (a test event never notifies anyone).
 DEFAULT_FLAGS: dict[str, Any] = {
     "role": "test",
@@ -57,44 +46,6 @@ _RESERVED_NAMES = {FLAGS_FILE, SKYMAP_INFO_FILE, NOTICES_DIR}
 _ARCHIVED = re.compile(r"(\d+)-")
 #: Largest difference (s) between a retraction's event time and the recorded one.
 RETRACTION_TOLERANCE = 60.0
-
-
-def _show(value: str) -> str:
-    """A short, single-line rendering of a (possibly hostile) string."""
-    return repr(value[:40]) + ("..." if len(value) > 40 else "")
-
-
-def validate_event_id(eid: str) -> str:
-    """Return ``eid`` if it is a valid event id (see EVENT_ID_PATTERNS), else raise InputError."""
-    if not isinstance(eid, str):
-        raise InputError(f"invalid event id {eid!r}: not a string")
-    problem = None
-    if not eid:
-        problem = "empty"
-    elif len(eid) > MAX_EVENT_ID_LENGTH:
-        problem = f"longer than {MAX_EVENT_ID_LENGTH} characters ({len(eid)})"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in eid):
-        problem = "contains NUL or control characters"
-    elif "/" in eid or "\\" in eid:
-        problem = "contains a path separator"
-    elif ".." in eid:
-        problem = "contains '..'"
-    elif eid.startswith("."):
-        problem = "starts with '.'"
-    elif not any(p.fullmatch(eid) for p in EVENT_ID_PATTERNS.values()):
-        problem = (
-            "not an LVK superevent (S190425z), GraceDB event (G298048) or simulated (SIM-name) id"
-        )
-    if problem:
-        raise InputError(f"invalid event id {_show(eid)}: {problem}")
-    return eid
-
-
-def safe_filename(name: str, default: str = "notice") -> str:
-    """A plain file name from ``name``: its last component, [A-Za-z0-9._+-] only, no leading '.'."""
-    base = re.split(r"[/\\]", str(name))[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._+-]", "_", base).lstrip(".")[:120]
-    return cleaned or default
 
 
 def _check_flag(name: str, value: Any) -> None:

@@ -1,7 +1,9 @@
-"""From files to the significance JSON of SCIENCE.md section 8: inputs in, one dict out.
+"""From inputs to the significance JSON of SCIENCE.md section 8: one path for every front door.
 
-Used by ``llama significance`` and by the Luigi tasks; the science itself lives in
-llama.science (pure numpy).  Outputs are deterministic: same inputs, same bytes.
+:func:`compute` is what ``llama significance`` and the Luigi tasks (llama.tasks) both call, with
+one :class:`llama.config.Settings`, so the same inputs and settings give the same science
+whichever way a user asks. The science itself lives in llama.science (pure numpy).
+Outputs are deterministic: same inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -9,25 +11,31 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from llama import __version__
+from llama.config import Settings
 from llama.errors import InputError
-from llama.science.pvalue import PValue, evaluate, population_key
+from llama.io.populations import evaluate
+from llama.science.pvalue import PValue, population_key
+from llama.science.searches import search as search_named
 
 if TYPE_CHECKING:  # imported where used: scipy makes it slow to import
+    from llama.io.background_sample import BackgroundSample
+    from llama.io.neutrinos import NeutrinoList
+    from llama.io.skymap_geometry import SkyMap
     from llama.science import odds as odds_mod
+    from llama.science.parameters import SearchParameters
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FILES = {
-    "subthreshold": "significance_subthreshold_lvc-i3.json",
-    "opa": "significance_lvc-i3.json",
-}
-SEARCHES = tuple(OUTPUT_FILES)
+#: Where an SNR or p_terrestrial came from when the trigger gives none.
+DEFAULT_SNR_ORIGIN = "[llama] default_snr (the alert has no SNR)"
+DEFAULT_P_TERRESTRIAL_ORIGIN = "[llama] p_terrestrial"
 
 
 def parse_event_time(text: str | float) -> float:
@@ -55,6 +63,7 @@ def mjd_to_iso(mjd: float) -> str:
 
 
 def mjd_to_gps(mjd: float) -> float:
+    """GPS seconds of a UTC MJD."""
     from astropy.time import Time
 
     return float(Time(mjd, format="mjd", scale="utc").gps)
@@ -64,23 +73,23 @@ def mjd_to_gps(mjd: float) -> float:
 class Inputs:
     """One event's inputs to a search."""
 
-    skymap: object  # llama.io.skymap.SkyMap
-    neutrinos: object  # llama.io.neutrinos.NeutrinoList (already cut to the time window)
+    skymap: SkyMap
+    neutrinos: NeutrinoList  # already cut to the time window
     trigger: odds_mod.GwTrigger
     model: odds_mod.SearchModel
     n_outside_window: int = 0
 
 
 def make_trigger(
-    skymap,
+    skymap: SkyMap,
     event_mjd: float,
     snr: float,
-    instruments=None,
-    p_terrestrial=1.0,
+    instruments: Sequence[str] | None = None,
+    p_terrestrial: float = 1.0,
     group: str = "CBC",
-    far=None,
-    graceid=None,
-    distance=None,
+    far: float | None = None,
+    graceid: str | None = None,
+    distance: float | None = None,
 ) -> odds_mod.GwTrigger:
     """A GwTrigger; distance defaults to the sky map's DISTMEAN, and Burst triggers have none."""
     from llama.science import odds as odds_mod
@@ -110,7 +119,7 @@ def make_trigger(
     )
 
 
-def fill_missing_energies(neutrinos, assumed_energy: float | None):
+def fill_missing_energies(neutrinos: NeutrinoList, assumed_energy: float | None) -> NeutrinoList:
     """Give neutrinos without an energy (NaN; e.g. from an LVK Nu Track Search notice) the
     assumed energy in GeV; None leaves them as they are."""
     if assumed_energy is not None:
@@ -121,7 +130,9 @@ def fill_missing_energies(neutrinos, assumed_energy: float | None):
     return neutrinos
 
 
-def in_window(neutrinos, trigger: odds_mod.GwTrigger, params) -> tuple[object, int]:
+def in_window(
+    neutrinos: NeutrinoList, trigger: odds_mod.GwTrigger, params: SearchParameters
+) -> tuple[NeutrinoList, int]:
     """The neutrinos within +-window s of the trigger, and how many were outside."""
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
     keep = np.abs(dt) <= params.window
@@ -134,7 +145,7 @@ def in_window(neutrinos, trigger: odds_mod.GwTrigger, params) -> tuple[object, i
     return neutrinos.select(keep), int((~keep).sum())
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN/inf to None."""
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
@@ -170,7 +181,13 @@ def _skymap_info(inputs: Inputs) -> dict:
     }
 
 
-def _neutrino_rows(neutrinos, terms, odds, pvalue: PValue, extra: dict | None = None) -> list[dict]:
+def _neutrino_rows(
+    neutrinos: NeutrinoList,
+    terms: odds_mod.NeutrinoTerms,
+    odds: np.ndarray,
+    pvalue: PValue,
+    extra: dict | None = None,
+) -> list[dict]:
     rows = []
     for i, record in enumerate(neutrinos.to_records()):
         row = {
@@ -191,15 +208,12 @@ def _neutrino_rows(neutrinos, terms, odds, pvalue: PValue, extra: dict | None = 
 def run_search(
     search: str,
     inputs: Inputs,
-    populations=None,
+    populations: str | None = None,
     population: str = "bns",
     sensitivity: str | None = None,
 ) -> dict:
     """Run ``search`` ('subthreshold' or 'opa') and return the output JSON as a dict."""
-    from llama.science import odds as odds_mod
-
-    if search not in SEARCHES:
-        raise InputError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
+    search_function = search_named(search).function
     model, trigger = inputs.model, inputs.trigger
     sensitivity = sensitivity or model.preset_name
     key = population_key(search, population, sensitivity, trigger.instruments or ["unknown"])
@@ -218,7 +232,7 @@ def run_search(
         "search_parameters": parameters,
     }
     if search == "subthreshold":
-        result = odds_mod.subthreshold(inputs.skymap, inputs.neutrinos, trigger, model)
+        result = search_function(inputs.skymap, inputs.neutrinos, trigger, model)
         pvalue = evaluate(result.odds_ratio, populations, key)
         output = {
             "p_value": pvalue.value,
@@ -233,7 +247,7 @@ def run_search(
             ),
         }
     else:
-        result = odds_mod.opa(inputs.skymap, inputs.neutrinos, trigger, model)
+        result = search_function(inputs.skymap, inputs.neutrinos, trigger, model)
         pvalue = evaluate(result.odds_ratio, populations, key)
         output = {
             "p_value": pvalue.value,
@@ -264,6 +278,99 @@ def run_search(
     }
     output["inputs"] = inputs_block
     return _clean(output)
+
+
+@dataclass(frozen=True)
+class TriggerFacts:
+    """What the alert (or the command line) says of the GW trigger; None where it says nothing.
+
+    ``source`` names where the facts came from ("skymap_info", "command line"); it is recorded
+    as the origin of the SNR and p_terrestrial in search_parameters.
+    """
+
+    event_time: str | float  # GPS seconds or ISO-8601 UTC
+    snr: float | None = None
+    instruments: Sequence[str] | None = None
+    p_terrestrial: float | None = None
+    group: str | None = None  # "CBC" or "Burst"; None: CBC
+    far: float | None = None  # Hz
+    graceid: str | None = None
+    distance: float | None = None  # Mpc; None: the sky map's DISTMEAN
+    source: str = "trigger"
+
+
+def load_background_sample(settings: Settings) -> BackgroundSample:
+    """The neutrino background sample the settings name (default: the packaged one)."""
+    from llama.io.background_sample import default_background_sample, read_background_sample
+
+    if settings.neutrino_background:
+        return read_background_sample(settings.neutrino_background)
+    return default_background_sample()
+
+
+def build_model(settings: Settings, sample: BackgroundSample | None = None) -> odds_mod.SearchModel:
+    """The search model the settings select: preset, energy weight, neutrino background sample
+    and GW SNR background (``sample`` saves reading the sample twice)."""
+    from llama.io.tables import load_model, read_gw_snr_background
+    from llama.science.parameters import preset
+
+    gw_background = None
+    if settings.gw_background_snr:
+        gw_background = read_gw_snr_background(
+            settings.gw_background_snr, preset(settings.preset).rhomin
+        )
+    sample = sample if sample is not None else load_background_sample(settings)
+    return load_model(settings.preset, settings.energy_weight, sample, gw_background)
+
+
+def compute(
+    search: str,
+    skymap: SkyMap,
+    neutrinos: NeutrinoList,
+    facts: TriggerFacts,
+    settings: Settings,
+    model: odds_mod.SearchModel | None = None,
+) -> dict:
+    """The significance JSON (SCIENCE.md section 8) of one search for one trigger.
+
+    ``neutrinos`` is the whole list read from its source: neutrinos without energy get
+    ``settings.assumed_energy``, and only those within +-window s of the trigger are used.
+    The SNR and p_terrestrial come from ``facts``, else from the settings, and their origins
+    are recorded in search_parameters. ``model`` defaults to :func:`build_model(settings)`.
+    """
+    model = model or build_model(settings)
+    if facts.snr is not None:
+        snr, snr_origin = facts.snr, f"{facts.source} snr"
+    else:
+        snr, snr_origin = settings.default_snr, DEFAULT_SNR_ORIGIN
+    if facts.p_terrestrial is not None:
+        p_terrestrial, p_origin = facts.p_terrestrial, f"{facts.source} p_terrestrial"
+    else:
+        p_terrestrial, p_origin = settings.p_terrestrial, DEFAULT_P_TERRESTRIAL_ORIGIN
+    trigger = make_trigger(
+        skymap,
+        parse_event_time(facts.event_time),
+        snr,
+        facts.instruments,
+        p_terrestrial,
+        facts.group or "CBC",
+        facts.far,
+        facts.graceid,
+        facts.distance,
+    )
+    listed = fill_missing_energies(neutrinos, settings.assumed_energy)
+    selected, outside = in_window(listed, trigger, model.params)
+    output = run_search(
+        search,
+        Inputs(skymap, selected, trigger, model, outside),
+        settings.populations,
+        settings.population,
+        settings.sensitivity,
+    )
+    output["inputs"]["search_parameters"].update(
+        snr_origin=snr_origin, p_terrestrial_origin=p_origin
+    )
+    return output
 
 
 def to_json(output: dict) -> str:

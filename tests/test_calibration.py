@@ -18,9 +18,11 @@ from scipy import stats
 from llama.background.trials import run_trials
 from llama.io.background_sample import default_background_sample
 from llama.io.skymap import read_skymap
-from llama.science.odds import SearchModel
+from llama.io.tables import load_model
 from llama.science.pvalue import p_value
 from llama.significance import make_trigger
+
+pytestmark = pytest.mark.slow
 
 #: real sky maps and the network SNR of their simulated trigger (E* inside the O3 GW-energy range)
 CALIBRATION_MAPS = {
@@ -43,7 +45,7 @@ SIGNAL_MEAN = 3.0
 def campaign(request):
     search = request.param
     sample = default_background_sample()
-    model = SearchModel.create("o3", "o3-table", sample)
+    model = load_model("o3", "o3-table", sample)
     results = {}
     for index, (name, snr) in enumerate(CALIBRATION_MAPS.items()):
         skymap = read_skymap(shared_path("gw_skymaps", name))

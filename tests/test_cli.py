@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -22,11 +27,48 @@ SUBTHRESHOLD_KEYS = {"p_value", "odds_ratio", "p_h_s1", "p_h_s2", "p_h_0", "p_h_
                      "dump", "inputs", "single_neutrino"}
 
 
-def llama(*args, cwd=None, check=False):
-    """Run ``python -m llama.cli.main ARGS`` as a user would, capturing output."""
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def llama_subprocess(*args, cwd=None, check=False, module="llama.cli.main"):
+    """Run ``python -m MODULE ARGS`` in a fresh interpreter, as a user would."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, "-m", "llama.cli.main", *map(str, args)],
+    result = subprocess.run([sys.executable, "-m", module, *map(str, args)],
                             capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def llama(*args, cwd=None, check=False):
+    """Run ``llama ARGS`` in this process through the same entry point as the console script
+    (llama.cli.main.main), capturing stdout, stderr and log output; returns the exit code.
+
+    Saves an interpreter start-up per call; test_entry_points_* run the real commands."""
+    from llama.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = []  # so the command's logging.basicConfig writes to the captured stderr
+    previous_dir = os.getcwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exit_:  # argparse: --help, --version, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        os.chdir(previous_dir)
+        root.handlers, root.level = saved_handlers, saved_level
+    result = Result(code, out.getvalue(), err.getvalue())
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -50,10 +92,32 @@ def test_every_command_has_help(command):
 def test_top_level_help_and_version():
     from llama import __version__
 
-    assert llama("--version", check=True).stdout.strip() == f"llama {__version__}"
-    listing = llama("--help", check=True).stdout
+    assert llama_subprocess("--version", check=True).stdout.strip() == f"llama {__version__}"
+    listing = llama_subprocess("--help", check=True).stdout
     assert all(command in listing for command in COMMANDS)
-    assert llama().returncode != 0  # no command: usage and a non-zero exit
+    assert llama_subprocess().returncode != 0  # no command: usage and a non-zero exit
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_entry_points_version_and_one_line_errors(command, tmp_path):
+    """`python -m llama.cli.<module>` is a real command: --version, and bad input gives one
+    line naming the command and a non-zero exit, as `llama <command>` does."""
+    from llama import __version__
+
+    module = f"llama.cli.{COMMANDS[command][0]}"
+    version = llama_subprocess("--version", module=module, check=True)
+    assert version.stdout.strip() == f"llama {__version__}"
+    missing = tmp_path / "no-such-file.json"
+    bad = {
+        "significance": ["--skymap", missing, "--neutrinos", missing, "--event-time", "0"],
+        "populations": ["--skymap", missing, "-o", tmp_path / "p.hdf5"],
+        "neutrino-background": ["--release", missing, "-o", tmp_path / "s.h5"],
+        "skymap-info": ["--voevent", missing, "--role", "test"],
+        "demo": ["--outdir", tmp_path / "demo", "--trials", "0"],
+        "data": ["fetch", "no-such-data-set"],
+    }[command]
+    result = llama_subprocess(*bad, module=module)
+    assert_one_line_error(result, f"llama {command}")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from conftest import shared_path
 
 from llama import paths
 from llama.errors import InputError
-from llama.event import DEFAULT_FLAGS, Event, validate_event_id
-from llama.io.atomic import (
+from llama.event import DEFAULT_FLAGS, Event
+from llama.ids import validate_event_id
+from llama.io.storage import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -194,6 +195,15 @@ def test_hostile_event_ids_refused(eid, tmp_path):
             attempt()
         message = str(err.value)
         assert "\n" not in message and "\x00" not in message and len(message) < 200
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("eid", ["S١٨١١٠١ab", "G２９８０４８", "SIM-bns_٠١", "S190425ｚ"])
+def test_non_ascii_event_ids_refused(eid, tmp_path):
+    """Non-ASCII digits/letters (which ``\\d``/``\\w`` would match) are no id characters."""
+    for attempt in (lambda: validate_event_id(eid), lambda: Event(eid, tmp_path)):
+        with pytest.raises(InputError, match="invalid event id"):
+            attempt()
     assert list(tmp_path.iterdir()) == []
 
 

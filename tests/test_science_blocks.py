@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from llama.config import preset
 from llama.io.background_sample import default_background_sample
+from llama.io.tables import DATA, read_effective_area, read_o3_table, read_zenith_weights
 from llama.science import odds
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
-from llama.science.detector import DATA, O3Table, PublicEffectiveArea, ZenithWeights
+from llama.science.parameters import preset
 from llama.science.pvalue import p_value
 
 O3 = preset("o3")
@@ -128,7 +128,7 @@ def test_o3_table_follows_its_header_formula():
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     table = {(r["energy_key"], int(r["angle_index"])): (float(r["log10_factor"]), float(r["slope"]))
              for r in rows}
-    model = O3Table.load()
+    model = read_o3_table()
     for log_e, dec in [(3.2, 10.0), (2.0, -5.0), (5.75, 60.0), (7.99, 89.0), (4.5, -35.0)]:
         k = next(k for k in range(4, 16) if log_e < (k + 1) / 2)
         i = int((90 + dec) // 10)
@@ -140,7 +140,7 @@ def test_o3_table_follows_its_header_formula():
 
 
 def test_public_effective_area_weight_is_a_normalised_energy_pdf():
-    model = PublicEffectiveArea.load(epsmin=O3.epsmin, epsmax=O3.epsmax)
+    model = read_effective_area(epsmin=O3.epsmin, epsmax=O3.epsmax)
     energy = np.geomspace(O3.epsmin, O3.epsmax, 400001)
     totals = np.trapezoid(model.band_values(energy), energy, axis=0)
     assert np.allclose(totals, 1.0, atol=2e-3)
@@ -148,7 +148,7 @@ def test_public_effective_area_weight_is_a_normalised_energy_pdf():
 
 
 def test_zenith_weights_index_by_five_degree_bands():
-    weights = ZenithWeights.load()
+    weights = read_zenith_weights()
     assert weights.weights.size == 36
     assert weights(92.0) == weights.weights[18] and weights(179.99) == weights.weights[35]
     assert weights.pair(90.0, 101.0) == weights.weights[19]  # floor(191 / 10)

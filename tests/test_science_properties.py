@@ -11,7 +11,10 @@ from conftest import shared_path
 from science_helpers import T0_MJD, densest_pixel, neutrino_list
 
 from llama.io.neutrinos import NeutrinoList, read_llama_json
-from llama.io.skymap import rasterize, read_skymap, simulated_skymap, write_skymap
+from llama.io.skymap import read_skymap, write_skymap
+from llama.io.skymap_geometry import rasterize
+from llama.io.skymap_simulated import simulated_skymap
+from llama.io.tables import load_model
 from llama.science import odds
 from llama.significance import make_trigger
 
@@ -21,7 +24,7 @@ MOC_MAPS = ["S251112cm_bayestar.multiorder.fits", "MS181101ab_userguide_bayestar
 
 @pytest.fixture(scope="module")
 def model():
-    return odds.SearchModel.create("o3")
+    return load_model("o3")
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +131,9 @@ def test_burst_triggers_work_in_both_searches(search, model, s251112cm):
 
 
 def test_doubling_gw_energy_bounds_doubles_g_and_scales_the_horizon(s251112cm):
-    base = odds.SearchModel.create("o3")
+    base = load_model("o3")
     p = base.params
-    doubled = odds.SearchModel.create("o3", Egwmin=2 * p.Egwmin, Egwmax=2 * p.Egwmax)
+    doubled = load_model("o3", Egwmin=2 * p.Egwmin, Egwmax=2 * p.Egwmax)
     ra0, dec0 = densest_pixel(s251112cm)
     neutrinos = neutrino_list([ra0, ra0 + 2], [dec0, dec0], [30.0, -100.0])
     trigger = trigger_for(s251112cm)

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, shared_path
 
 from llama.cli import skymap_info
-from llama.io.atomic import sha256_file
+from llama.io.storage import sha256_file
 
 MS_VOEVENTS = ["2-Preliminary", "3-Initial", "4-Update", "5-Retraction"]
 MS_GWALERTS = ["preliminary", "initial", "update", "retraction"]

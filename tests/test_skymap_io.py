@@ -17,7 +17,9 @@ from conftest import shared_path
 from scipy import integrate, stats
 
 from llama.errors import InputError
-from llama.io.skymap import SkyMap, rasterize, read_skymap, simulated_skymap, write_skymap
+from llama.io.skymap import read_skymap, write_skymap
+from llama.io.skymap_geometry import SkyMap, rasterize
+from llama.io.skymap_simulated import simulated_skymap
 
 # Facts from ../shared/data/README.md section 1: flat NSIDE (None = multi-order), whether the
 # file has DISTMU/DISTSIGMA/DISTNORM, header DISTMEAN (Mpc), and max_prob_radec_deg.

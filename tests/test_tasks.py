@@ -13,11 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import luigi
+import numpy as np
 import pytest
 from conftest import REPO, shared_path
 from luigi.execution_summary import LuigiStatusCode
@@ -27,8 +29,7 @@ from llama.cli import skymap_info
 from llama.config import PACKAGED_LUIGI_CFG, Settings, settings
 from llama.errors import ConfigurationError, InputError
 from llama.event import Event
-from llama.io.atomic import sha256_file
-from llama.pipeline import DEFAULT, PIPELINES, SUBTHRESHOLD
+from llama.io.storage import sha256_file
 from llama.significance import parse_event_time
 from llama.tasks import (
     Distances,
@@ -39,6 +40,7 @@ from llama.tasks import (
     SignificanceOPA,
     SkymapInfo,
 )
+from llama.tasks.pipelines import DEFAULT, PIPELINES, SUBTHRESHOLD
 
 EVENT = "MS181101ab"
 EVENT_GPS = 1225146184.654437  # from its notices
@@ -109,8 +111,11 @@ def build(*tasks: luigi.Task, status: LuigiStatusCode = LuigiStatusCode.SUCCESS)
 
 def luigi_command(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`luigi --module llama.tasks <args>` in a fresh interpreter, run from ``cwd``."""
+    # Luigi's one-process-per-command lock is keyed by the command line: a lock directory of
+    # its own keeps tests that run the same command in parallel (pytest-xdist) apart
+    locks = tempfile.mkdtemp(prefix=".luigi-locks-", dir=cwd)
     return subprocess.run(
-        [str(BIN / "luigi"), "--module", "llama.tasks", *args],
+        [str(BIN / "luigi"), "--module", "llama.tasks", *args, "--lock-pid-dir", locks],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,
@@ -322,7 +327,8 @@ def test_sigkill_mid_write_leaves_no_partial_product(event_dir, tmp_path):
     build(Distances(eventid=EVENT), NeutrinoList(eventid=EVENT))
     before = snapshot(event_dir)
     worker = subprocess.Popen(
-        [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", EVENT],
+        [str(BIN / "luigi"), "--module", "llama.tasks", "Significance", "--eventid", EVENT,
+         "--lock-pid-dir", str(tmp_path / ".luigi-locks")],
         cwd=tmp_path,
         env={**os.environ, "LLAMA_TEST_PAUSE_BEFORE_WRITE": "60"},
         stderr=subprocess.PIPE,
@@ -343,6 +349,8 @@ def test_sigkill_mid_write_leaves_no_partial_product(event_dir, tmp_path):
     # a kill inside the atomic write itself leaves its temporary file: the rerun removes it
     stale = event_dir / f".{Significance.filename}.k1ll3d.tmp"
     stale.write_bytes(b'{"p_value": ')
+    an_hour_ago = time.time() - 3600  # only temporaries older than the age limit are stale
+    os.utime(stale, (an_hour_ago, an_hour_ago))
 
     done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
     assert done.returncode == 0, done.stderr
@@ -476,3 +484,62 @@ def test_notice_source_is_complete_and_needs_an_assumed_energy(event_dir, tmp_pa
     build(Significance(eventid=EVENT))
     output = json.loads((event_dir / Significance.filename).read_text())
     assert [n["energy"] for n in output["inputs"]["neutrino_info"]] == [1e4, 1e4]
+
+
+# ------------------------------------------------------------- one science, two front doors
+
+
+def test_cli_and_luigi_task_give_the_same_science(event_dir, tmp_path, monkeypatch):
+    """`llama significance` and `luigi ... Significance` on the same inputs, with a non-default
+    neutrino background sample and GW SNR background set once as [llama] settings."""
+    from llama.cli.significance import main as significance_main
+    from llama.io.background_sample import BackgroundSample, default_background_sample
+
+    packaged = default_background_sample()
+    sample_path = tmp_path / "every_other_ic40_event.h5"
+    BackgroundSample(
+        packaged.zenith[::2], packaged.energy[::2], packaged.sigma[::2], {"description": "half"}
+    ).write(sample_path)
+    snr_path = tmp_path / "background_snrs.txt"
+    snrs = np.random.default_rng(3).uniform(5.0, 9.0, 500)
+    snr_path.write_text("".join(f"{x:.6f}\n" for x in snrs))
+    build(SignificanceOPA(eventid=EVENT), Significance(eventid=EVENT))
+    default_outputs = {
+        name: json.loads((event_dir / name).read_text())
+        for name in (Significance.filename, SignificanceOPA.filename)
+    }
+
+    monkeypatch.setenv("LLAMA_NEUTRINO_BACKGROUND", str(sample_path))
+    monkeypatch.setenv("LLAMA_GW_BACKGROUND_SNR", str(snr_path))
+    build(SignificanceOPA(eventid=EVENT), Significance(eventid=EVENT))
+    info = json.loads((event_dir / "skymap_info.json").read_text())
+    for task, search in ((Significance, "subthreshold"), (SignificanceOPA, "opa")):
+        from_task = json.loads((event_dir / task.filename).read_text())
+        cli_path = tmp_path / f"cli_{search}.json"
+        argv = [
+            "--skymap", str(event_dir / info["skymap_filename"]),
+            "--neutrinos", str(event_dir / NeutrinoList.filename),
+            "--event-time", str(info["event_time_gps"]),
+            "--instruments", ",".join(info["instruments"]),
+            "--p-terrestrial", str(info["classification"]["Terrestrial"]),
+            "--far", str(info["far"]),
+            "--graceid", EVENT,
+            "--search", search,
+            "-o", str(cli_path),
+        ]  # fmt: skip
+        assert significance_main(argv) == 0
+        from_cli = json.loads(cli_path.read_text())
+        keys = ("odds_ratio", "p_value", "n_background", "p_h_s1", "p_h_s2", "p_h_0", "p_h_c")
+        assert {k: from_cli.get(k) for k in keys} == {k: from_task.get(k) for k in keys}
+        assert from_cli["single_neutrino"] == from_task["single_neutrino"]
+        assert from_cli["dump"] == from_task["dump"]
+        cli_params = from_cli["inputs"]["search_parameters"]
+        task_params = from_task["inputs"]["search_parameters"]
+        # the origin of p_terrestrial names each front door; everything else is identical
+        assert cli_params.pop("p_terrestrial_origin") == "command line p_terrestrial"
+        assert task_params.pop("p_terrestrial_origin") == "skymap_info p_terrestrial"
+        assert cli_params == task_params
+        assert str(snr_path) in task_params["gw_background"]
+        assert task_params["neutrino_background"] == "half"
+        # and the settings mattered: the default models give other odds
+        assert from_task["odds_ratio"] != default_outputs[task.filename]["odds_ratio"]

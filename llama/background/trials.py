@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llama.io.background_sample import BackgroundSample
 from llama.io.neutrinos import NeutrinoList
+from llama.io.skymap_geometry import SkyMap
 from llama.science import odds as odds_mod
+from llama.science.searches import search as search_named
 
-SEARCH_FUNCTIONS = {"subthreshold": odds_mod.subthreshold, "opa": odds_mod.opa}
 ENERGY_GRID_POINTS = 4001
 
 
@@ -55,7 +57,7 @@ class TrialGenerator:
             kind="blinded",
         )
 
-    def signal(self, rng: np.random.Generator, skymap, mean_count: float) -> NeutrinoList:
+    def signal(self, rng: np.random.Generator, skymap: SkyMap, mean_count: float) -> NeutrinoList:
         """Poisson(mean_count) signal neutrinos from a source drawn from ``skymap``."""
         p = self.model.params
         n = rng.poisson(mean_count)
@@ -71,7 +73,7 @@ class TrialGenerator:
             self.trigger.time_mjd + dt / 86400.0, ra, dec, sigma, energy, "injected"
         )
 
-    def trial(self, rng: np.random.Generator, skymap, signal_mean: float = 0.0) -> NeutrinoList:
+    def trial(self, rng: np.random.Generator, skymap: SkyMap, signal_mean: float = 0.0) -> NeutrinoList:
         """One trial's neutrino list: background, plus signal when ``signal_mean`` > 0."""
         background = self.background(rng)
         if signal_mean <= 0:
@@ -79,7 +81,9 @@ class TrialGenerator:
         return NeutrinoList.concatenate([background, self.signal(rng, skymap, signal_mean)])
 
 
-def scatter_on_sphere(rng, ra_deg: float, dec_deg: float, sigma_deg: np.ndarray):
+def scatter_on_sphere(
+    rng: np.random.Generator, ra_deg: float, dec_deg: float, sigma_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions (deg) offset from (ra, dec) by a 2-D Gaussian of width sigma (deg) each."""
     sigma = np.asarray(sigma_deg, float)
     offset = np.radians(sigma * np.sqrt(-2.0 * np.log1p(-rng.uniform(size=sigma.size))))
@@ -95,7 +99,14 @@ def scatter_on_sphere(rng, ra_deg: float, dec_deg: float, sigma_deg: np.ndarray)
     return ra, dec
 
 
-def _neutrino_list(mjd, ra, dec, sigma, energy, kind: str) -> NeutrinoList:
+def _neutrino_list(
+    mjd: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    sigma: np.ndarray,
+    energy: np.ndarray,
+    kind: str,
+) -> NeutrinoList:
     n = len(ra)
     return NeutrinoList(
         mjd=np.asarray(mjd, float),
@@ -125,10 +136,10 @@ class TrialResults:
 
 
 def run_trials(
-    skymap,
-    trigger,
-    model,
-    sample,
+    skymap: SkyMap,
+    trigger: odds_mod.GwTrigger,
+    model: odds_mod.SearchModel,
+    sample: BackgroundSample,
     n_trials: int,
     seed: int,
     search: str = "subthreshold",
@@ -136,7 +147,7 @@ def run_trials(
     progress: bool | None = None,
 ) -> TrialResults:
     """Odds of ``n_trials`` trials on one sky map, deterministic from ``seed``."""
-    search_function = SEARCH_FUNCTIONS[search]
+    search_function = search_named(search).function
     generator = TrialGenerator(model, sample, trigger)
     rng = np.random.default_rng(seed)
     odds = np.empty(n_trials)

@@ -20,7 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llama.cli.common import add_verbosity, setup_logging
+from llama.cli.common import add_common_options, run_guarded, setup_logging
+
+PROG = "llama demo"
 
 EVENT_ID = "SIM-DEMO"
 EVENT_GPS = 1400000000.0
@@ -32,7 +34,7 @@ INSTRUMENTS = ["H1", "L1", "V1"]
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="llama demo",
+        prog=PROG,
         description="Create a SIMULATED event from a generated alert and build its products with "
         "Luigi (no network, no external data).",
     )
@@ -41,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=500, help="background trials per search")
     p.add_argument("--signal", type=float, default=3.0, help="mean injected signal neutrinos")
     p.add_argument("--seed", type=int, default=1, help="random seed")
-    add_verbosity(p)
+    add_common_options(p)
     return p
 
 
@@ -68,20 +70,28 @@ def simulated_alert(skymap_fits: bytes, event_iso: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose)
+    return run_guarded(PROG, lambda: _run(args))
 
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from llama.background.trials import TrialGenerator, run_trials
-    from llama.cli import skymap_info
-    from llama.errors import LlamaError
-    from llama.io.atomic import atomic_write_text
+    from llama.errors import InputError, LlamaError
+    from llama.ingest import ingest_file
     from llama.io.background_sample import default_background_sample
     from llama.io.neutrinos import NeutrinoList, write_llama_json
-    from llama.io.skymap import simulated_skymap, write_skymap
-    from llama.science.odds import SearchModel
-    from llama.science.pvalue import population_key, write_population
-    from llama.significance import OUTPUT_FILES, make_trigger, mjd_to_iso, parse_event_time, summary
+    from llama.io.populations import write_population
+    from llama.io.skymap import write_skymap
+    from llama.io.skymap_simulated import simulated_skymap
+    from llama.io.storage import atomic_write_text
+    from llama.io.tables import load_model
+    from llama.science.pvalue import population_key
+    from llama.science.searches import SEARCHES
+    from llama.significance import make_trigger, mjd_to_iso, parse_event_time, summary
 
+    if args.trials < 1:
+        raise InputError(f"--trials must be at least 1, got {args.trials}")
     outdir = Path(args.outdir).resolve()
     inputs = outdir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
@@ -96,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(alert_path, json.dumps(alert))
 
     sample = default_background_sample()
-    model = SearchModel.create("o3", "o3-table", sample)
+    model = load_model("o3", "o3-table", sample)
     trigger = make_trigger(skymap, event_mjd, SNR, INSTRUMENTS, P_TERRESTRIAL)
     generator = TrialGenerator(model, sample, trigger)
     later = generator.background(rng)  # a neutrino after the window makes the list complete
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     neutrinos_path = inputs / "SIMULATED-neutrinos.json"
     write_llama_json(neutrinos, neutrinos_path)
     populations = inputs / "SIMULATED-populations.hdf5"
-    for search in OUTPUT_FILES:
+    for search in SEARCHES:
         background = run_trials(skymap, trigger, model, sample, args.trials, args.seed + 100, search)
         write_population(populations, population_key(search, "bns", "o3", INSTRUMENTS),
                          background.odds, {"simulated": 1, "seed": args.seed + 100})
@@ -113,13 +123,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(neutrinos)} neutrinos, {args.trials} background trials per search")
 
     run_dir = outdir / "current_run"
-    if skymap_info.main(["--gwalert", str(alert_path), "--role", "test", "--run", str(run_dir)]):
-        raise LlamaError("could not create the simulated event")
+    ingest_file(alert_path, kind="gwalert", run_dir=run_dir, role="test")
     env = {**os.environ, "LLAMA_OUTPUT_DIR": str(outdir), "LLAMA_NEUTRINO_SOURCE": str(neutrinos_path),
            "LLAMA_NEUTRINO_FORMAT": "llama", "LLAMA_POPULATIONS": str(populations),
            "LLAMA_DEFAULT_SNR": str(SNR)}
+    # Luigi allows one process per command line; the demo's own lock directory lets demos in
+    # different output directories run at the same time
     command = [sys.executable, "-m", "luigi", "--module", "llama.tasks", "ReviewPipeline",
-               "--eventid", EVENT_ID]
+               "--eventid", EVENT_ID, "--lock-pid-dir", str(outdir / "luigi-locks")]
     print("running: LLAMA_OUTPUT_DIR=... luigi --module llama.tasks ReviewPipeline --eventid "
           f"{EVENT_ID}")
     result = subprocess.run(command, env=env, cwd=outdir, capture_output=True, text=True)
@@ -130,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"products of {EVENT_ID} in {event_dir}:")
     for path in sorted(p for p in event_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
         print(f"  {path.name}")
-    for filename in OUTPUT_FILES.values():
-        for line in summary(json.loads((event_dir / filename).read_text())):
+    for search in SEARCHES.values():
+        for line in summary(json.loads((event_dir / search.output_file).read_text())):
             print(line)
     return 0
 

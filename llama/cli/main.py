@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
 from llama import __version__
 from llama.cli.common import run_guarded
@@ -23,10 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "populations": ("populations", "background trials and signal injections -> populations.hdf5"),
     "skymap-info": ("skymap_info", "create or update an event directory from an LVK alert"),
+    "data": ("data", "fetch pinned public data sets (sha256-verified) and list the cache"),
 }
 
 
-def command_module(name: str):
+def command_module(name: str) -> ModuleType:
     """Import and return the module implementing command ``name``."""
     return importlib.import_module(f"llama.cli.{COMMANDS[name][0]}")
 

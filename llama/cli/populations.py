@@ -9,12 +9,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from llama.cli.common import add_model_options, add_verbosity, build_model, setup_logging
+from llama.cli.common import (
+    add_common_options,
+    add_model_options,
+    run_guarded,
+    settings_from_args,
+    setup_logging,
+)
+
+PROG = "llama populations"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="llama populations",
+        prog=PROG,
         description="Run background trials (scrambled neutrino lists from the background model over "
         "the given sky maps) and store their odds as one population of populations.hdf5 "
         "(SCIENCE.md section 6). With --inject, store signal-injection odds instead.",
@@ -40,26 +48,32 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", required=True, help="populations HDF5 file (created/updated)")
     add_model_options(p)
-    add_verbosity(p)
+    add_common_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose)
+    return run_guarded(PROG, lambda: _run(args))
 
+
+def _run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from llama.background.trials import run_trials
     from llama.errors import InputError
+    from llama.io.populations import write_population
     from llama.io.skymap import read_skymap
-    from llama.science.pvalue import population_key, write_population
-    from llama.significance import make_trigger
+    from llama.science.pvalue import population_key
+    from llama.significance import build_model, load_background_sample, make_trigger
 
     if args.trials < 1:
         raise InputError("--trials must be at least 1")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    model, sample = build_model(args)
+    settings = settings_from_args(args)
+    sample = load_background_sample(settings)
+    model = build_model(settings, sample)
     skymaps = [read_skymap(path) for path in args.skymap]
     instruments = [i for i in (args.instruments or "").split(",") if i.strip()]
     instruments = instruments or skymaps[0].meta.get("instruments") or ["unknown"]
@@ -87,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         odds.append(result.odds)
         counts.append(result.n_neutrinos)
     odds = np.concatenate(odds)
-    key = population_key(args.search, args.population, args.sensitivity or args.preset, instruments)
+    sensitivity = settings.sensitivity or settings.preset
+    key = population_key(args.search, settings.population, sensitivity, instruments)
     write_population(
         args.output,
         key,

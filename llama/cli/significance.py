@@ -6,12 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from llama.cli.common import add_model_options, add_verbosity, build_model, setup_logging
+from llama.cli.common import (
+    add_common_options,
+    add_model_options,
+    run_guarded,
+    settings_from_args,
+    setup_logging,
+)
+
+PROG = "llama significance"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="llama significance",
+        prog=PROG,
         description="Compute the joint GW + high-energy-neutrino significance (SCIENCE.md sections "
         "4-6) of one GW trigger and the neutrinos within +-500 s, and write the JSON of section 8.",
     )
@@ -30,13 +38,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--event-time", required=True, help="GW trigger time: GPS seconds or ISO-8601 UTC"
     )
-    p.add_argument("--snr", type=float, required=True, help="GW network SNR rho")
+    p.add_argument(
+        "--snr",
+        type=float,
+        help="GW network SNR rho (default: the default_snr setting; public alerts carry none)",
+    )
     p.add_argument("--instruments", help="comma-separated, e.g. H1,L1,V1 (default: sky-map header)")
     p.add_argument(
         "--p-terrestrial",
         type=float,
-        default=1.0,
-        help="probability the trigger is terrestrial (default 1: conservative)",
+        help="probability the trigger is terrestrial (default: the p_terrestrial setting, 1)",
     )
     p.add_argument(
         "--group",
@@ -47,82 +58,41 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--distance", type=float, help="override the source distance, Mpc")
     p.add_argument("--far", type=float, help="GW false-alarm rate, Hz (recorded only)")
     p.add_argument("--graceid", help="GraceDB id (recorded only)")
-    p.add_argument(
-        "--background",
-        metavar="POPULATIONS_HDF5",
-        help="background populations for the p-value (without: p_value null)",
-    )
-    p.add_argument(
-        "--gw-background-snr",
-        metavar="FILE",
-        help="background-trigger SNRs, one per line (default: analytic noise tail)",
-    )
-    p.add_argument(
-        "--assumed-energy",
-        type=float,
-        metavar="GEV",
-        help="energy for neutrinos that carry none (LVK Nu Track Search notices)",
-    )
     p.add_argument("-o", "--output", help="write the JSON here (default: stdout summary only)")
     add_model_options(p)
-    add_verbosity(p)
+    add_common_options(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup_logging(args.verbose)
+    return run_guarded(PROG, lambda: _run(args))
 
 
-    from llama.io.atomic import atomic_write_text
+def _run(args: argparse.Namespace) -> int:
     from llama.io.neutrinos import read_neutrinos
     from llama.io.skymap import read_skymap
-    from llama.science.background import GwSnrBackground
-    from llama.significance import (
-        Inputs,
-        fill_missing_energies,
-        in_window,
-        make_trigger,
-        parse_event_time,
-        run_search,
-        summary,
-        to_json,
-    )
+    from llama.io.storage import atomic_write_text
+    from llama.significance import TriggerFacts, compute, summary, to_json
 
     if args.output:  # fail before the work, naming the user's path, if it cannot be written
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    event_mjd = parse_event_time(args.event_time)
+    settings = settings_from_args(args)
     skymap = read_skymap(args.skymap)
     neutrinos = read_neutrinos(args.neutrinos, args.neutrino_format)
-    fill_missing_energies(neutrinos, args.assumed_energy)
-    gw_background = None
-    if args.gw_background_snr:
-        from llama.config import preset
-
-        gw_background = GwSnrBackground.from_file(
-            args.gw_background_snr, preset(args.preset).rhomin
-        )
-    model, _ = build_model(args, gw_background)
-    instruments = [i for i in (args.instruments or "").split(",") if i.strip()]
-    trigger = make_trigger(
-        skymap,
-        event_mjd,
-        args.snr,
-        instruments,
-        args.p_terrestrial,
-        args.group,
-        args.far,
-        args.graceid,
-        args.distance,
+    facts = TriggerFacts(
+        event_time=args.event_time,
+        snr=args.snr,
+        instruments=[i for i in (args.instruments or "").split(",") if i.strip()],
+        p_terrestrial=args.p_terrestrial,
+        group=args.group,
+        far=args.far,
+        graceid=args.graceid,
+        distance=args.distance,
+        source="command line",
     )
-    selected, outside = in_window(neutrinos, trigger, model.params)
-    output = run_search(
-        args.search,
-        Inputs(skymap, selected, trigger, model, outside),
-        args.background,
-        args.population,
-        args.sensitivity,
-    )
+    output = compute(args.search, skymap, neutrinos, facts, settings)
     for line in summary(output):
         print(line)
     if args.output:

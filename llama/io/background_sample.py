@@ -22,7 +22,6 @@ import numpy as np
 
 from llama import __version__
 from llama.errors import InputError
-from llama.io.atomic import atomic_write_bytes, sha256_file
 from llama.io.neutrinos import (
     SECONDS_PER_DAY,
     PathLike,
@@ -30,6 +29,7 @@ from llama.io.neutrinos import (
     error_text,
     read_release_table,
 )
+from llama.io.storage import atomic_write_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 

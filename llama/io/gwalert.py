@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llama.errors import InputError
-from llama.event import validate_event_id
+from llama.ids import validate_event_id
 from llama.io.voevent import (
     PACKET_TYPES,
     checked_far,

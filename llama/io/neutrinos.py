@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from llama.errors import InputError
-from llama.io.atomic import atomic_write_text, json_text
+from llama.io.storage import atomic_write_text, json_text
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 from llama.errors import InputError
-from llama.event import ROLES, validate_event_id
+from llama.ids import ROLES, validate_event_id
 
 #: Keys of the skymap_info dict that both notice readers (VOEvent, igwn.gwalert) return.
 SKYMAP_INFO_KEYS = (

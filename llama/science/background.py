@@ -13,8 +13,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from llama.errors import ConfigurationError, InputError
+from llama.science.protocols import BackgroundSampleLike
 
 MIN_COUNT = 5
 """Fewest background events a box may hold before it is widened."""
@@ -49,7 +51,7 @@ class NeutrinoBackgroundDensity:
         self.median_energy = float(np.median(self.energy))
 
     @classmethod
-    def from_sample(cls, sample, delta_omega: float, delta_e: float) -> NeutrinoBackgroundDensity:
+    def from_sample(cls, sample: BackgroundSampleLike, delta_omega: float, delta_e: float) -> NeutrinoBackgroundDensity:
         """Build from a llama.io.background_sample.BackgroundSample."""
         return cls(
             sample.zenith,
@@ -93,7 +95,7 @@ class NeutrinoBackgroundDensity:
         density = count / (self.zenith.size * solid_angle * 2.0 * d_e * energy) / g
         return density, energy
 
-    def __call__(self, zenith_deg, energy_gev) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, zenith_deg: ArrayLike, energy_gev: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Arrays (P_emp [sr^-1 GeV^-1], energy for A [GeV]), one entry per neutrino."""
         zenith = np.atleast_1d(np.asarray(zenith_deg, float))
         energy = np.atleast_1d(np.asarray(energy_gev, float))
@@ -130,20 +132,6 @@ class GwSnrBackground:
             raise InputError("GW background SNR list needs >= 2 finite, distinct values")
         self.counts, self.edges = np.histogram(self.snrs, bins=self.n_bins)
         self.description = self.description or f"histogram of {self.snrs.size} background SNRs"
-
-    @classmethod
-    def from_file(cls, path: str, rhomin: float) -> GwSnrBackground:
-        """Read one SNR per line (text, '#' comments allowed)."""
-        try:
-            snrs = np.loadtxt(path, ndmin=1, comments="#")
-        except (OSError, ValueError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise InputError(f"{path}: cannot read background SNR list: {first}") from None
-        if snrs.ndim != 1:
-            raise InputError(f"{path}: background SNR list must have one value per line")
-        return cls(
-            snrs, rhomin, description=f"histogram of {snrs.size} background SNRs from {path}"
-        )
 
     def __call__(self, rho: float) -> float:
         """Density at network SNR rho, per unit SNR."""

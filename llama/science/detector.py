@@ -1,5 +1,7 @@
 """IceCube detector response: energy/angle weight A(eps, theta) and zenith weights w(theta).
 
+Pure numpy: the tables are read by llama.io.tables and passed in.
+
 A(eps, theta) is a per-GeV probability density of the detected energy eps of a
 signal neutrino arriving from declination dec (theta = 90 deg + dec), tabulated
 in declination bands. Two models (SCIENCE.md section 3):
@@ -16,16 +18,12 @@ in declination bands. Two models (SCIENCE.md section 3):
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from llama.errors import ConfigurationError, InputError
-
-DATA = resources.files("llama") / "data"
+from llama.errors import InputError
 
 
 class EnergyAngleWeight:
@@ -42,7 +40,7 @@ class EnergyAngleWeight:
         """A for each energy (GeV) in every band: shape (n_energies, n_bands), GeV^-1."""
         raise NotImplementedError
 
-    def __call__(self, energy_gev, dec_deg) -> np.ndarray:
+    def __call__(self, energy_gev: ArrayLike, dec_deg: ArrayLike) -> np.ndarray:
         """A(eps, dec) element-wise for broadcastable energy (GeV) and dec (deg) arrays."""
         energy, dec = np.broadcast_arrays(np.asarray(energy_gev, float), np.asarray(dec_deg, float))
         values = self.band_values(energy.ravel())
@@ -63,10 +61,9 @@ class O3Table(EnergyAngleWeight):
     LAST_KEY = 15
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> O3Table:
-        """Read ``aeff_lookup.csv`` (energy_key, angle_index, log10_factor, slope)."""
-        source = Path(path) if path else DATA / "aeff_lookup.csv"
-        rows = _read_commented_csv(source, "energy/angle table")
+    def from_rows(cls, rows: list[dict[str, str]], source: str = "energy/angle table") -> O3Table:
+        """Build from the rows of ``aeff_lookup.csv`` (energy_key, angle_index, log10_factor,
+        slope); ``source`` names the table in errors."""
         try:
             keys = np.array([r["energy_key"].strip() for r in rows])
             numeric = keys != "high_e"
@@ -74,7 +71,7 @@ class O3Table(EnergyAngleWeight):
             i = np.array([int(r["angle_index"]) for r in rows])[numeric]
             factors = np.array([float(r["log10_factor"]) for r in rows])[numeric]
             slopes = np.array([float(r["slope"]) for r in rows])[numeric]
-        except (KeyError, ValueError, TypeError) as err:
+        except (KeyError, ValueError, TypeError, AttributeError) as err:
             raise InputError(f"{source}: malformed energy/angle table: {err}") from None
         n_keys = cls.LAST_KEY - cls.FIRST_KEY + 1
         factor = np.full((n_keys, cls.N_BANDS), -15.0)
@@ -83,11 +80,11 @@ class O3Table(EnergyAngleWeight):
         slope[k, i] = slopes
         return cls(factor, slope)
 
-    def band(self, dec_deg):
+    def band(self, dec_deg: ArrayLike) -> np.ndarray:
         theta = 90.0 + np.asarray(dec_deg, float)
         return np.clip(np.floor(theta / 10.0).astype(np.int64), 0, self.N_BANDS - 1)
 
-    def band_values(self, energy_gev):
+    def band_values(self, energy_gev: ArrayLike) -> np.ndarray:
         log_e = np.log10(np.asarray(energy_gev, float))
         key = np.clip(np.floor(2.0 * log_e), self.FIRST_KEY, self.LAST_KEY).astype(np.int64)
         row = key - self.FIRST_KEY
@@ -111,16 +108,11 @@ class PublicEffectiveArea(EnergyAngleWeight):
     description: str = ""
 
     @classmethod
-    def load(cls, path: str | Path | None = None, epsmin: float = 10.0, epsmax: float = 1e9):
-        """Read a release ``*_effectiveArea.csv`` (logEmin logEmax decmin decmax Aeff[cm^2])."""
-        source = Path(path) if path else DATA / "IC86_II_effectiveArea.csv"
-        try:
-            table = np.loadtxt(source, skiprows=1)
-            if table.ndim != 2 or table.shape[1] != 5:
-                raise ValueError(f"expected 5 columns, found shape {table.shape}")
-        except (OSError, ValueError) as err:
-            first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise InputError(f"{source}: cannot read effective-area table: {first_line}") from None
+    def from_table(
+        cls, table: np.ndarray, epsmin: float, epsmax: float, source: str = "effective area"
+    ) -> PublicEffectiveArea:
+        """Build from a release effective-area table: rows of (log10 Emin/GeV, log10 Emax/GeV,
+        dec min, dec max (deg), A_eff (cm^2)), normalised over [epsmin, epsmax] GeV."""
         log_e_edges = np.unique(np.concatenate([table[:, 0], table[:, 1]]))
         dec_edges = np.unique(np.concatenate([table[:, 2], table[:, 3]]))
         aeff = np.zeros((log_e_edges.size - 1, dec_edges.size - 1))
@@ -137,14 +129,14 @@ class PublicEffectiveArea(EnergyAngleWeight):
             )
         model = cls(log_e_edges, dec_edges, aeff / norm)
         model.epsmin, model.epsmax = epsmin, epsmax
-        model.description = f"public IceCube effective area {Path(str(source)).name} x E^-2"
+        model.description = f"public IceCube effective area {source} x E^-2"
         return model
 
-    def band(self, dec_deg):
+    def band(self, dec_deg: ArrayLike) -> np.ndarray:
         idx = np.searchsorted(self.dec_edges, np.asarray(dec_deg, float), side="right") - 1
         return np.clip(idx, 0, self.dec_edges.size - 2)
 
-    def band_values(self, energy_gev):
+    def band_values(self, energy_gev: ArrayLike) -> np.ndarray:
         energy = np.asarray(energy_gev, float)
         ie = np.searchsorted(self.log_e_edges, np.log10(energy), side="right") - 1
         inside = (ie >= 0) & (ie < self.log_e_edges.size - 1)
@@ -154,30 +146,6 @@ class PublicEffectiveArea(EnergyAngleWeight):
         return values
 
 
-def _read_commented_csv(source, what: str) -> list[dict[str, str]]:
-    """Rows of a CSV whose leading '#' lines are comments."""
-    try:
-        with source.open(encoding="utf-8") as stream:
-            lines = [line for line in stream if not line.lstrip().startswith("#")]
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{source}: cannot read {what}: {err}") from None
-    return list(csv.DictReader(lines))
-
-
-ENERGY_WEIGHTS = {"o3-table": O3Table.load, "public-aeff": PublicEffectiveArea.load}
-
-
-def energy_weight(name: str, epsmin: float = 10.0, epsmax: float = 1e9) -> EnergyAngleWeight:
-    """The named energy/angle weight model ('o3-table' or 'public-aeff')."""
-    if name == "o3-table":
-        return O3Table.load()
-    if name == "public-aeff":
-        return PublicEffectiveArea.load(epsmin=epsmin, epsmax=epsmax)
-    raise ConfigurationError(
-        f"unknown energy weight {name!r}; choose one of {', '.join(ENERGY_WEIGHTS)}"
-    )
-
-
 @dataclass
 class ZenithWeights:
     """Relative signal-neutrino occurrence per 5-deg IceCube zenith band (zenith_weights.csv)."""
@@ -185,21 +153,20 @@ class ZenithWeights:
     weights: np.ndarray  # (36,)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> ZenithWeights:
-        source = Path(path) if path else DATA / "zenith_weights.csv"
-        rows = _read_commented_csv(source, "zenith weights")
+    def from_rows(cls, rows: list[dict[str, str]], source: str = "zenith weights") -> ZenithWeights:
+        """Build from the rows of ``zenith_weights.csv`` (zenith_min_deg, weight)."""
         try:
             table = np.array([[float(r["zenith_min_deg"]), float(r["weight"])] for r in rows])
         except (KeyError, ValueError, TypeError) as err:
             raise InputError(f"{source}: malformed zenith weights: {err}") from None
         return cls(np.asarray(table[:, 1], float))
 
-    def __call__(self, zenith_deg) -> np.ndarray:
+    def __call__(self, zenith_deg: ArrayLike) -> np.ndarray:
         """w for one zenith angle per neutrino, index floor(zenith / 5 deg)."""
         idx = np.floor(np.asarray(zenith_deg, float) / 5.0).astype(np.int64)
         return self.weights[np.clip(idx, 0, self.weights.size - 1)]
 
-    def pair(self, zenith1_deg, zenith2_deg) -> np.ndarray:
+    def pair(self, zenith1_deg: ArrayLike, zenith2_deg: ArrayLike) -> np.ndarray:
         """w for a neutrino pair, index floor((theta1 + theta2) / 10 deg)."""
         idx = np.floor((np.asarray(zenith1_deg, float) + np.asarray(zenith2_deg, float)) / 10.0)
         return self.weights[np.clip(idx.astype(np.int64), 0, self.weights.size - 1)]

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
+from numpy.typing import ArrayLike
 from scipy.special import gammainc
 
-from llama.config import SearchParameters, preset
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
-from llama.science.detector import EnergyAngleWeight, ZenithWeights, energy_weight
+from llama.science.detector import EnergyAngleWeight, ZenithWeights
+from llama.science.parameters import SearchParameters
+from llama.science.protocols import NeutrinosLike, PixelSetLike, SkyMapLike
 
 PIXEL_PER_SIGMA = 0.5
 """Pixels under a PSF are split (locally) until their size is at most this many sigma."""
@@ -37,7 +39,9 @@ PAIR_SEPARATION_SIGMAS = 5.0
 """OPA pair term: only pairs closer than 5 (sigma_i + sigma_j) deg contribute."""
 
 
-def _unit_quadrature(panels: int = 14, order: int = 32, smallest: float = 1e-7):
+def _unit_quadrature(
+    panels: int = 14, order: int = 32, smallest: float = 1e-7
+) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes/weights on [0, 1] over geometrically shrinking panels toward 0,
     resolving the small-distance structure of I_k (features at ~0.1 Mpc out of ~300)."""
     edges = np.concatenate([[0.0], np.geomspace(smallest, 1.0, panels)])
@@ -64,7 +68,7 @@ UNITS = {
 # ---------------------------------------------------------------- building blocks
 
 
-def log_flat_prior(energy, lower: float, upper: float) -> np.ndarray:
+def log_flat_prior(energy: ArrayLike, lower: float, upper: float) -> np.ndarray:
     """P(E) = 1 / (E ln(upper/lower)) per energy unit (the log-flat density of SCIENCE.md §3).
 
     As in the original search the density is not truncated outside [lower, upper]: the
@@ -90,7 +94,9 @@ def time_overlap(params: SearchParameters, t_gw: float, *t_nu) -> np.ndarray:
     return np.maximum(0.0, stop - start)
 
 
-def emission_integral(k: int, distance, zenith_weight, params: SearchParameters) -> np.ndarray:
+def emission_integral(
+    k: int, distance: ArrayLike, zenith_weight: ArrayLike, params: SearchParameters
+) -> np.ndarray:
     """I_k(r, theta) = int Poisson(k; mu(E_nu, r, theta)) P_nu(E_nu) dE_nu over [Enumin, Enumax].
 
     With mu = c E_nu, c = nu_51_100 * 10 * (r/100)^-2 * w(theta), and a log-flat P_nu this is
@@ -104,7 +110,9 @@ def emission_integral(k: int, distance, zenith_weight, params: SearchParameters)
     return span / (k * math.log(params.Enumax / params.Enumin))
 
 
-def distance_integral(zenith_weight, params: SearchParameters, snr: float | None = None, k: int = 1):
+def distance_integral(
+    zenith_weight: ArrayLike, params: SearchParameters, snr: float | None = None, k: int = 1
+) -> np.ndarray:
     """int x^2 f(x) I_k(x, theta) dx over x in [0, r0(Egwmax)] (Mpc^3), per zenith weight.
 
     f = 1 for the b_i of the subthreshold search.  With ``snr`` (Burst / no-distance signal
@@ -133,7 +141,7 @@ def poisson_pmf(k: int, mean: float) -> float:
     return math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) if mean > 0 else float(k == 0)
 
 
-def psf_per_sr(separation_deg, sigma_deg) -> np.ndarray:
+def psf_per_sr(separation_deg: ArrayLike, sigma_deg: ArrayLike) -> np.ndarray:
     """2-D Gaussian PSF exp(-d^2 / 2 sigma^2) / (2 pi sigma^2), per steradian."""
     sigma2 = np.asarray(sigma_deg, float) ** 2
     return np.exp(-0.5 * np.asarray(separation_deg) ** 2 / sigma2) / (
@@ -141,14 +149,14 @@ def psf_per_sr(separation_deg, sigma_deg) -> np.ndarray:
     )
 
 
-def unit_vectors(ra_deg, dec_deg) -> np.ndarray:
+def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> np.ndarray:
     """Cartesian unit vectors (n, 3) for RA, Dec in deg."""
     ra, dec = np.radians(ra_deg), np.radians(dec_deg)
     cos_dec = np.cos(dec)
     return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
 
 
-def separation_deg(xyz, vector) -> np.ndarray:
+def separation_deg(xyz: ArrayLike, vector: ArrayLike) -> np.ndarray:
     """Great-circle distance (deg) between unit vectors; accurate at small angles."""
     chord = np.linalg.norm(np.asarray(xyz) - vector, axis=-1)
     return np.degrees(2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)))
@@ -171,7 +179,7 @@ class PsfPixels:
     area: np.ndarray
 
 
-def psf_pixels(skymap, ra: float, dec: float, sigma: float) -> PsfPixels:
+def psf_pixels(skymap: SkyMapLike, ra: float, dec: float, sigma: float) -> PsfPixels:
     """The sky-map pixels within PSF_CUTOFF_SIGMA of a neutrino, split where coarser than the PSF.
 
     A pixel coarser than PIXEL_PER_SIGMA * sigma is replaced by its NESTED children at the
@@ -211,7 +219,7 @@ def psf_pixels(skymap, ra: float, dec: float, sigma: float) -> PsfPixels:
     )
 
 
-def max_pixel_radius_deg(order):
+def max_pixel_radius_deg(order: ArrayLike) -> np.ndarray:
     """Upper bound (deg) on the centre-to-corner angle of a HEALPix pixel at ``order``.
 
     The largest HEALPix pixel radius is at most 1.045 x sqrt(pixel area) at every order.
@@ -219,7 +227,7 @@ def max_pixel_radius_deg(order):
     return PIXEL_RADIUS_PER_SIZE * np.degrees(np.sqrt(np.pi / 3.0)) / 2.0 ** np.asarray(order, float)
 
 
-def _subset(pix, mask):
+def _subset(pix: PixelSetLike, mask: np.ndarray) -> PixelSetLike:
     return type(pix)(**{name: getattr(pix, name)[mask] for name in ("index", "prob", "xyz", "dec", "area")})
 
 
@@ -245,7 +253,8 @@ class GwTrigger:
 
 @dataclass
 class SearchModel:
-    """Everything the odds depend on besides the event: parameters and detector/background models."""
+    """Everything the odds depend on besides the event: parameters and detector/background
+    models (built from the packaged tables by llama.io.tables.load_model)."""
 
     params: SearchParameters
     energy_weight: EnergyAngleWeight
@@ -253,32 +262,6 @@ class SearchModel:
     nu_background: NeutrinoBackgroundDensity
     gw_background: GwSnrBackground
     preset_name: str = "custom"
-
-    @classmethod
-    def create(
-        cls,
-        preset_name: str = "o3",
-        weight: str = "o3-table",
-        background_sample=None,
-        gw_background: GwSnrBackground | None = None,
-        **overrides: float,
-    ) -> SearchModel:
-        """A model from a preset, an energy-weight name and a background sample (default: packaged)."""
-        params = preset(preset_name).replace(**overrides) if overrides else preset(preset_name)
-        if background_sample is None:
-            from llama.io.background_sample import default_background_sample
-
-            background_sample = default_background_sample()
-        return cls(
-            params=params,
-            energy_weight=energy_weight(weight, params.epsmin, params.epsmax),
-            zenith_weights=ZenithWeights.load(),
-            nu_background=NeutrinoBackgroundDensity.from_sample(
-                background_sample, params.delta_omega, params.delta_E
-            ),
-            gw_background=gw_background or GwSnrBackground(rhomin=params.rhomin),
-            preset_name=preset_name,
-        )
 
     def describe(self) -> dict:
         """Parameters and model choices, for the output's search_parameters."""
@@ -309,7 +292,13 @@ class NeutrinoTerms:
     pair_sky: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
-def neutrino_terms(skymap, neutrinos, trigger: GwTrigger, model: SearchModel, pairs=False):
+def neutrino_terms(
+    skymap: SkyMapLike,
+    neutrinos: NeutrinosLike,
+    trigger: GwTrigger,
+    model: SearchModel,
+    pairs: bool = False,
+) -> NeutrinoTerms:
     """Compute NeutrinoTerms; with ``pairs`` also the OPA pair sky sums for close pairs."""
     n = len(neutrinos)
     params = model.params
@@ -379,7 +368,9 @@ class SubthresholdResult:
     dump: dict
 
 
-def subthreshold(skymap, neutrinos, trigger: GwTrigger, model: SearchModel) -> SubthresholdResult:
+def subthreshold(
+    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
+) -> SubthresholdResult:
     """The subthreshold (ensemble) odds ratio O = p_h_s1 / (p_h_0 + p_h_c)."""
     p = model.params
     n = len(neutrinos)
@@ -458,7 +449,9 @@ class OpaResult:
     dump: dict
 
 
-def opa(skymap, neutrinos, trigger: GwTrigger, model: SearchModel) -> OpaResult:
+def opa(
+    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
+) -> OpaResult:
     """The per-neutrino (OPA) odds O_i = (p_s1 + p_s2) / p_c and the combined O = sum O_i."""
     p = model.params
     n = len(neutrinos)
@@ -470,13 +463,13 @@ def opa(skymap, neutrinos, trigger: GwTrigger, model: SearchModel) -> OpaResult:
         e_star = (d * rho / p.k0) ** 2
         gw_factor = d**2 * float(log_flat_prior(e_star, p.Egwmin, p.Egwmax))
 
-        def signal(k, w):
+        def signal(k: int, w: ArrayLike) -> np.ndarray:
             return gw_factor * emission_integral(k, d, w, p)
     else:
         e_star = None
         gw_factor = burst_gw_volume(p, rho)
 
-        def signal(k, w):
+        def signal(k: int, w: ArrayLike) -> np.ndarray:
             return distance_integral(w, p, snr=rho, k=k)
 
     common = p.ndotgwnu / (p.emission_window * p.fb)

@@ -1,13 +1,19 @@
-"""Luigi tasks of llama, one product each: ``luigi --module llama.tasks Significance --eventid ID``.
+"""Luigi tasks of llama, one product each: ``luigi --module llama.tasks Significance --eventid ID``,
+and the named pipelines (PIPELINES: DEFAULT, SUBTHRESHOLD, REVIEW) with their WrapperTasks.
 
 Importing this package puts llama's packaged luigi.cfg under the user's Luigi configuration
 (llama.config.luigi_config), so [core], [retcode] and [llama] apply from any directory.
 """
 
 from llama.config import luigi_config
-from llama.tasks.base import EventTask, Product
+from llama.tasks.base import EventTask, Product, StorageTarget
 from llama.tasks.pipelines import (
+    DEFAULT,
+    PIPELINES,
+    REVIEW,
+    SUBTHRESHOLD,
     DefaultPipeline,
+    Pipeline,
     PipelineTask,
     ReviewPipeline,
     SubthresholdPipeline,
@@ -24,16 +30,22 @@ from llama.tasks.products import (
 luigi_config()
 
 __all__ = [
+    "DEFAULT",
+    "PIPELINES",
+    "REVIEW",
+    "SUBTHRESHOLD",
     "DefaultPipeline",
     "Distances",
     "EventTask",
     "GwSkymap",
     "NeutrinoList",
+    "Pipeline",
     "PipelineTask",
     "Product",
     "ReviewPipeline",
     "Significance",
     "SignificanceOPA",
     "SkymapInfo",
+    "StorageTarget",
     "SubthresholdPipeline",
 ]

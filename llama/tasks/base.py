@@ -1,10 +1,11 @@
-"""Task base classes: every llama product is one file in an event directory, written atomically,
-with a provenance record beside it that decides whether the product is still up to date.
+"""Task base classes: every llama product is one file in an event directory, written atomically
+(llama.io.storage), with a provenance record beside it (llama.provenance) that decides whether
+the product is still up to date.
 
 A product ``<event dir>/<file>`` has its record in ``<event dir>/.<file>.meta.json``: sha256 and
 size of the product, sha256 of every input file (for skymap_info.json also the values of the
 keys the product uses), the settings it used, the task parameters, llama and Python versions,
-container image, host, wall time and a UTC timestamp.
+container image, host, wall time and a UTC timestamp (layout: llama.provenance).
 
 A product is complete when the file and its record exist, the file still has the recorded
 sha256, the inputs still have the recorded checksums (for skymap_info.json: the used keys still
@@ -19,14 +20,10 @@ kill the worker during the pause.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import socket
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,23 +31,22 @@ import luigi
 from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
 
-from llama import __version__, paths
+from llama import paths, provenance
 from llama.errors import LlamaError
-from llama.event import Event, validate_event_id
-from llama.io.atomic import atomic_write_json, json_text, sha256_file, write_if_changed
+from llama.event import Event
+from llama.ids import validate_event_id
+from llama.io import storage
 
 #: Luigi's own logger: what the `luigi` command shows.
 log = logging.getLogger("luigi-interface")
 
 PAUSE_HOOK = "LLAMA_TEST_PAUSE_BEFORE_WRITE"
-#: Environment variables naming the container image, first set wins.
-IMAGE_VARIABLES = ("LLAMA_IMAGE", "APPTAINER_NAME", "SINGULARITY_NAME")
 #: Exit code of the `luigi` command for an invalid --eventid (a usage error, as in argparse).
 USAGE_ERROR = 2
 
 
 class EventIdParameter(luigi.Parameter):
-    """An event id, validated by llama.event.validate_event_id.
+    """An event id, validated by llama.ids.validate_event_id.
 
     An invalid id raises InputError; on the `luigi` command line it prints one line to stderr
     and exits with USAGE_ERROR instead of Luigi's traceback.
@@ -97,6 +93,25 @@ class EventTask(luigi.Task):
         return super().on_failure(exception)
 
 
+class StorageTarget(luigi.Target):
+    """A file at a llama.io.storage location (a ``file://`` URL today, any fsspec URL later).
+
+    ``url`` is the location; ``path`` is the local path as a string for a local file (what
+    ``luigi.LocalTarget.path`` would be), else the URL.
+    """
+
+    def __init__(self, location: storage.Location) -> None:
+        self.url = storage.to_url(location)
+        local = storage.local_path(self.url)
+        self.path = str(local) if local is not None else self.url
+
+    def exists(self) -> bool:
+        return storage.exists(self.url)
+
+    def __repr__(self) -> str:
+        return f"StorageTarget({self.url!r})"
+
+
 class Product(EventTask):
     """One product file in the event directory; subclasses define ``filename`` and ``build``."""
 
@@ -116,21 +131,17 @@ class Product(EventTask):
         """Files ``build`` reads besides the outputs of ``requires``."""
         return []
 
-    def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(self.event.directory / self.filename)
+    def output(self) -> StorageTarget:
+        return StorageTarget(self.event.directory / self.filename)
 
     @property
     def meta_path(self) -> Path:
         """The provenance record ``.<filename>.meta.json`` beside the product."""
-        return self.event.directory / f".{self.filename}.meta.json"
+        return Path(provenance.meta_path(self.event.directory / self.filename))
 
     def provenance(self) -> dict[str, Any] | None:
         """The provenance record, or None when absent or unreadable."""
-        try:
-            record = json.loads(self.meta_path.read_bytes())
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) else None
+        return provenance.read_record(self.output().url)
 
     def used_info(self) -> dict[str, Any]:
         """The values of ``info_keys`` in skymap_info.json (None for absent keys)."""
@@ -138,32 +149,34 @@ class Product(EventTask):
         return {key: info.get(key) for key in self.info_keys}
 
     def current_inputs(self) -> dict[str, dict[str, Any]]:
-        """name -> {"sha256": ...} (plus {"used": {...}} for skymap_info.json) of every input."""
+        """name -> {"sha256": ...} (plus {"used": {...}} for skymap_info.json) of every input;
+        an input inside the event directory is named relative to it."""
         event = self.event
-        files = [Path(t.path) for t in flatten(self.input())] + self.extra_inputs()
+        locations = [_location(t) for t in flatten(self.input())] + list(self.extra_inputs())
         inputs = {}
-        for path in files:
-            entry: dict[str, Any] = {"sha256": sha256_file(path)}
-            if path == event.skymap_info_path:
-                entry["used"] = self.used_info()
-            name = event.relpath(path) if path.is_relative_to(event.directory) else str(path)
-            inputs[name] = entry
-        return _as_json(inputs)
+        for location in locations:
+            path = storage.local_path(location)
+            used = self.used_info() if path == event.skymap_info_path else None
+            if path is None:
+                name = str(location)
+            elif path.is_relative_to(event.directory):
+                name = event.relpath(path)
+            else:
+                name = str(path)
+            inputs[name] = provenance.input_entry(location, used)
+        return provenance.as_json(inputs)
+
+    def up_to_date(self) -> tuple[bool, str]:
+        """Whether the product itself (not what it requires) is up to date, and why not
+        (see llama.provenance.check)."""
+        return provenance.check(self.output().url, self.current_inputs, self.settings_used)
 
     def complete(self) -> bool:
-        record = self.provenance()
-        path = Path(self.output().path)
-        if record is None or not path.is_file():
+        up_to_date, reason = self.up_to_date()
+        if not up_to_date:
+            log.debug("llama: %s is not complete: %s", self.task_id, reason)
             return False
-        try:
-            up_to_date = (
-                record.get("sha256") == sha256_file(path)
-                and record.get("settings") == _as_json(self.settings_used())
-                and _fingerprint(record.get("inputs")) == _fingerprint(self.current_inputs())
-            )
-        except (OSError, LlamaError):
-            return False
-        return up_to_date and all(task.complete() for task in flatten(self.requires()))
+        return all(task.complete() for task in flatten(self.requires()))
 
     def run(self) -> None:
         start = time.monotonic()
@@ -172,29 +185,23 @@ class Product(EventTask):
         notes: dict[str, Any] = {}
         data = self.build(notes)
         data = data.encode("utf-8") if isinstance(data, str) else data
-        path = Path(self.output().path)
-        _remove_stale_temporaries(path, self.meta_path)
-        _pause_for_tests(path)
-        written = write_if_changed(path, data)
-        record = {
-            "product": self.filename,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size_bytes": len(data),
-            "inputs": inputs,
-            "settings": used_settings,
-            "task": self.get_task_family(),
-            "task_id": self.task_id,
-            "parameters": self.to_str_params(only_significant=True),
-            **notes,
-            "llama_version": __version__,
-            "python": sys.version.split()[0],
-            "image": next((os.environ[v] for v in IMAGE_VARIABLES if os.environ.get(v)), None),
-            "host": socket.gethostname(),
-            "wall_time_s": round(time.monotonic() - start, 6),
-            "finished_utc": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        atomic_write_json(self.meta_path, _as_json(record))
-        log.info("llama: %s %s", "wrote" if written else "unchanged, kept", path)
+        target = self.output()
+        provenance.remove_stale_temporaries(target.url)
+        _pause_for_tests(target.path)
+        written = storage.write_if_changed(target.url, data)
+        record = provenance.new_record(
+            target.url,
+            data,
+            inputs=inputs,
+            settings=used_settings,
+            task=self.get_task_family(),
+            task_id=self.task_id,
+            parameters=self.to_str_params(only_significant=True),
+            notes=notes,
+            wall_time_s=time.monotonic() - start,
+        )
+        provenance.write_record(target.url, record)
+        log.info("llama: %s %s", "wrote" if written else "unchanged, kept", target.path)
 
 
 class _OneLineLlamaErrors(logging.Filter):
@@ -212,30 +219,12 @@ class _OneLineLlamaErrors(logging.Filter):
 log.addFilter(_OneLineLlamaErrors())
 
 
-def _as_json(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists), for comparisons."""
-    return json.loads(json_text(value))
+def _location(target: luigi.Target) -> storage.Location:
+    """Where a Luigi target's file is: its storage URL, else its path."""
+    return getattr(target, "url", None) or target.path
 
 
-def _fingerprint(inputs: Any) -> dict[str, Any] | None:
-    """What must match for inputs to count as unchanged: the used values, else the sha256."""
-    if not isinstance(inputs, dict):
-        return None
-    return {
-        name: entry.get("used", entry.get("sha256")) if isinstance(entry, dict) else None
-        for name, entry in inputs.items()
-    }
-
-
-def _remove_stale_temporaries(*targets: Path) -> None:
-    """Delete temporary files a killed worker left while writing these files (named as
-    llama.io.atomic names them: '.<name>.<random>.tmp' beside the target)."""
-    for target in targets:
-        for stale in target.parent.glob(f".{target.name[:80]}.*.tmp"):
-            stale.unlink(missing_ok=True)
-
-
-def _pause_for_tests(path: Path) -> None:
+def _pause_for_tests(path: str) -> None:
     """The LLAMA_TEST_PAUSE_BEFORE_WRITE hook (see the module docstring)."""
     seconds = os.environ.get(PAUSE_HOOK)
     if seconds:

@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 
 import luigi
 
-from llama.config import preset, settings
+from llama.config import settings
 from llama.errors import ConfigurationError
-from llama.io.atomic import json_text, sha256_file
+from llama.io.storage import json_text, sha256_file
 from llama.paths import safe_join
-from llama.significance import OUTPUT_FILES
+from llama.science.parameters import preset
+from llama.science.searches import SEARCHES
 from llama.tasks.base import EventTask, Product
 
 #: Stand-in name (never a file) of the sky map while skymap_info.json names none.
@@ -154,7 +155,7 @@ class Significance(Product):
     are recorded in search_parameters. Burst triggers have no distance. Same inputs, same bytes.
     """
 
-    filename = OUTPUT_FILES["subthreshold"]
+    filename = SEARCHES["subthreshold"].output_file
     search: ClassVar[str] = "subthreshold"
     info_keys = ("event_time_gps", "snr", "instruments", "far", "group", "classification")
 
@@ -167,75 +168,57 @@ class Significance(Product):
         }
 
     def settings_used(self) -> dict[str, Any]:
+        """Every [llama] setting the science reads (llama.significance.compute)."""
         current = settings()
         return {
             "preset": current.preset,
             "energy_weight": current.energy_weight,
             "populations": current.populations,
             "population": current.population,
+            "sensitivity": current.sensitivity,
+            "neutrino_background": current.neutrino_background,
+            "gw_background_snr": current.gw_background_snr,
             "default_snr": current.default_snr,
             "p_terrestrial": current.p_terrestrial,
             "assumed_energy": current.assumed_energy,
         }
 
     def extra_inputs(self) -> list[Path]:
-        populations = settings().populations
-        return [Path(populations)] if populations else []
+        current = settings()
+        files = (current.populations, current.neutrino_background, current.gw_background_snr)
+        return [Path(path) for path in files if path]
 
     def build(self, notes: dict[str, Any]) -> str:
         from llama.io.neutrinos import read_llama_json
         from llama.io.skymap import read_skymap
-        from llama.science.odds import SearchModel
-        from llama.significance import (
-            Inputs,
-            fill_missing_energies,
-            in_window,
-            make_trigger,
-            parse_event_time,
-            run_search,
-            to_json,
-        )
+        from llama.significance import TriggerFacts, compute, to_json
 
-        used, info = self.settings_used(), self.used_info()
+        info = self.used_info()
         paths = {name: target.path for name, target in self.input().items()}
-        if info["snr"] is not None:
-            snr, snr_origin = info["snr"], "skymap_info snr"
-        else:
-            snr, snr_origin = used["default_snr"], "[llama] default_snr (the alert has no SNR)"
-        terrestrial = (info["classification"] or {}).get("Terrestrial")
-        if terrestrial is not None:
-            p_terrestrial, p_origin = terrestrial, "skymap_info classification Terrestrial"
-        else:
-            p_terrestrial, p_origin = used["p_terrestrial"], "[llama] p_terrestrial"
-        skymap = read_skymap(paths["skymap"])
-        model = SearchModel.create(used["preset"], used["energy_weight"])
-        trigger = make_trigger(
-            skymap,
-            parse_event_time(info["event_time_gps"]),
-            snr,
-            info["instruments"],
-            p_terrestrial,
-            info["group"] or "CBC",
-            info["far"],
-            self.eventid,
-            json.loads(Path(paths["distances"]).read_bytes())["distmean"],
+        facts = TriggerFacts(
+            event_time=info["event_time_gps"],
+            snr=info["snr"],
+            instruments=info["instruments"],
+            p_terrestrial=(info["classification"] or {}).get("Terrestrial"),
+            group=info["group"],
+            far=info["far"],
+            graceid=self.eventid,
+            distance=json.loads(Path(paths["distances"]).read_bytes())["distmean"],
+            source="skymap_info",
         )
-        listed = fill_missing_energies(read_llama_json(paths["neutrinos"]), used["assumed_energy"])
-        neutrinos, outside = in_window(listed, trigger, model.params)
-        output = run_search(
+        output = compute(
             self.search,
-            Inputs(skymap, neutrinos, trigger, model, outside),
-            used["populations"],
-            used["population"],
+            read_skymap(paths["skymap"]),
+            read_llama_json(paths["neutrinos"]),
+            facts,
+            settings(),
         )
-        parameters = output["inputs"]["search_parameters"]
-        parameters.update(snr_origin=snr_origin, p_terrestrial_origin=p_origin)
-        notes["search_parameters"] = parameters
+        notes["search_parameters"] = output["inputs"]["search_parameters"]
         return to_json(output)
 
 
 class SignificanceOPA(Significance):
     """significance_lvc-i3.json: the OPA (per-neutrino) search (SCIENCE.md section 5)."""
 
-    filename = OUTPUT_FILES["opa"]
+    filename = SEARCHES["opa"].output_file
     search = "opa"
