@@ -6,6 +6,7 @@ Inside an event directory::
     skymap_info.json    what the latest notice said (see llama.io.voevent.SKYMAP_INFO_KEYS)
     <sky map file>      the sky map named by skymap_info["skymap_filename"]
     notices/NNNN-<name> every raw notice ever received, numbered in arrival order
+    latency.json        when each notice was received (listeners) and each product written
 
 All writes are atomic (llama.io.storage); archived notices are never overwritten.
 """
@@ -25,7 +26,7 @@ from typing import Any
 from llama.errors import InputError
 from llama.ids import ROLES, safe_filename, validate_event_id
 from llama.io.storage import atomic_write_bytes, atomic_write_json, json_text, write_if_changed
-from llama.paths import safe_join
+from llama.paths import confined, safe_join, write_root
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ DEFAULT_FLAGS: dict[str, Any] = {
 FLAGS_FILE = "flags.json"
 SKYMAP_INFO_FILE = "skymap_info.json"
 NOTICES_DIR = "notices"
-_RESERVED_NAMES = {FLAGS_FILE, SKYMAP_INFO_FILE, NOTICES_DIR}
+LATENCY_FILE = "latency.json"
+_RESERVED_NAMES = {FLAGS_FILE, SKYMAP_INFO_FILE, NOTICES_DIR, LATENCY_FILE}
 _ARCHIVED = re.compile(r"(\d+)-")
 #: Largest difference (s) between a retraction's event time and the recorded one.
 RETRACTION_TOLERANCE = 60.0
@@ -87,7 +89,11 @@ class Event:
     def __init__(self, eventid: str, run_dir: str | os.PathLike) -> None:
         self.eventid = validate_event_id(eventid)
         self.run_dir = Path(run_dir)
+        #: No write may leave this directory, whatever symlinks: the output directory (or
+        #: run_dir itself when it lies elsewhere); see llama.paths.confined.
+        self.root = write_root(self.run_dir)
         self.directory = safe_join(self.run_dir, self.eventid)
+        confined(self.directory, self.root)
 
     def __repr__(self) -> str:
         return f"Event({self.eventid!r}, {str(self.run_dir)!r})"
@@ -116,13 +122,16 @@ class Event:
         """
         for name, value in flags.items():
             _check_flag(name, value)
+        confined(self.directory, self.root)
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.flags_path.exists():
             atomic_write_json(self.flags_path, {**DEFAULT_FLAGS, **flags})
         return self
 
     def _require(self) -> None:
-        """Raise InputError unless the event directory exists."""
+        """Raise InputError unless the event directory exists (ConfigurationError if a symlink
+        now leads it outside the output directory)."""
+        confined(self.directory, self.root)
         if not self.exists:
             raise InputError(f"event {self.eventid} does not exist in {self.run_dir}")
 
@@ -178,6 +187,7 @@ class Event:
         writers get distinct numbers.
         """
         self._require()
+        confined(self.notices_dir, self.root)
         self.notices_dir.mkdir(exist_ok=True)
         lock = os.open(self.notices_dir, os.O_RDONLY)
         try:
@@ -267,3 +277,33 @@ class Event:
         write_if_changed(self.skymap_info_path, json_text(record).encode())
         log.info("%s marked retracted", self.eventid)
         return record
+
+    @property
+    def latency_path(self) -> Path:
+        return self.directory / LATENCY_FILE
+
+    @property
+    def latency(self) -> dict[str, Any]:
+        """latency.json: {"notices": {name: {...}}, "products": {file: {...}}} (UTC ISO times)."""
+        stored = _read_json(self.latency_path) if self.latency_path.exists() else {}
+        return {"notices": {}, "products": {}, **stored}
+
+    def _record_latency(self, section: str, key: str, entry: dict[str, Any]) -> None:
+        """Set latency.json[section][key] = entry, serialised against concurrent writers."""
+        self._require()
+        lock = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record = self.latency
+            record[section] = {**record[section], key: entry}
+            write_if_changed(self.latency_path, json_text(record).encode())
+        finally:
+            os.close(lock)
+
+    def record_notice_latency(self, notice: str, **times: Any) -> None:
+        """Record when the archived notice ``notice`` was received, ingested, ... (UTC ISO)."""
+        self._record_latency("notices", notice, times)
+
+    def record_product_latency(self, filename: str, **times: Any) -> None:
+        """Record when the product ``filename`` was written (UTC ISO) and what triggered it."""
+        self._record_latency("products", filename, times)

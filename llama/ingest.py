@@ -13,23 +13,34 @@ The one way an LVK alert enters the event store, used by ``llama skymap-info``,
 
 :func:`ingest_file` does both for one file. The library never reads stdin: the
 role of a new event is given, or asked through the ``ask_role`` callback.
+
+Listeners call :func:`receive`: every notice, whatever it is, is first kept in the
+GCN archive ``<output dir>/gcn/YYYY-MM/DD/<name>`` (:func:`archive_gcn`; named from its
+IVORN or alert id, a duplicate is not written twice), then an LVK alert goes through
+:func:`ingest` (a new event is created online, with the notice's own role) and the
+receipt time is recorded in the event's latency record; any other notice is only archived.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llama import paths
 from llama.errors import ConfigurationError, InputError
 from llama.event import Event
-from llama.ids import ROLES
+from llama.ids import ROLES, safe_filename
 from llama.io.gracedb import fetch_latest_voevent
 from llama.io.gwalert import AVRO_MAGIC, decode_gwalert, extract_skymap, gwalert_skymap_info
+from llama.io.storage import atomic_write_bytes, sha256_file
 from llama.io.voevent import parse_voevent, read_input_bytes
 
 log = logging.getLogger(__name__)
@@ -76,10 +87,20 @@ def _voevent_notice(raw: bytes, label: str, name: str | None) -> Notice:
     return Notice(info, raw, name or _default_name(info, raw, "voevent"))
 
 
+def _checked_skymap(data: bytes | None, label: str) -> bytes | None:
+    """``data`` after reading it completely as a sky map (llama.io.skymap); InputError if it
+    is not a valid one. Runs before anything is written, so a bad map changes nothing."""
+    if data is not None:
+        from llama.io.skymap import skymap_from_bytes  # numpy + astropy.io.fits: only when needed
+
+        skymap_from_bytes(data, label)
+    return data
+
+
 def _gwalert_notice(raw: bytes, label: str, name: str | None) -> Notice:
     alert = decode_gwalert(raw, label)
     info = gwalert_skymap_info(alert, label)
-    skymap = extract_skymap(alert, label)
+    skymap = _checked_skymap(extract_skymap(alert, label), f"{label} (embedded sky map)")
     skymap_name = f"{info['graceid']}.multiorder.fits" if skymap is not None else None
     return Notice(info, raw, name or _default_name(info, raw, "gwalert"), skymap, skymap_name)
 
@@ -132,6 +153,7 @@ def attach_skymap(notice: Notice, skymap: str | os.PathLike) -> Notice:
     data = read_input_bytes(skymap)
     if not data.startswith(_FITS_MAGICS):
         raise InputError(f"{skymap}: not a FITS file (nor gzip-compressed FITS)")
+    _checked_skymap(data, str(skymap))
     info = {**notice.info, "skymap_source": "file"}
     return replace(notice, info=info, skymap=data, skymap_name=Path(skymap).name)
 
@@ -169,6 +191,7 @@ def read_notice(
         if not isinstance(source, str):
             raise InputError(f"GraceDB source must be an event id, not {type(source).__name__}")
         notice = fetch_gracedb_notice(source, gracedb_url, gracedb_auth, skymap is None, name)
+        _checked_skymap(notice.skymap, f"GraceDB {source} sky map {notice.skymap_name}")
     elif kind == "voevent":
         notice = read_voevent_notice(source, name)
     elif kind == "gwalert":
@@ -207,7 +230,11 @@ def _check_role(role: str | None) -> None:
 
 
 def _store(
-    notice: Notice, event: Event, role: str | None, ask_role: Callable[[], str] | None
+    notice: Notice,
+    event: Event,
+    role: str | None,
+    ask_role: Callable[[], str] | None,
+    online: bool = False,
 ) -> None:
     """Archive the notice, then record it (or the retraction) in the event directory."""
     info = dict(notice.info)
@@ -227,7 +254,7 @@ def _store(
         new_event = not event.exists
         chosen = _choose_role(role, info["role"], new_event, ask_role, event.eventid)
         if new_event:
-            event.create(role=chosen, manual=True)
+            event.create(role=chosen, manual=not online, online=online)
         elif chosen is not None:
             event.set_flags(role=chosen)
         info["notice_filename"] = event.relpath(event.archive_notice(notice.raw, notice.name))
@@ -239,6 +266,7 @@ def ingest(
     run_dir: str | os.PathLike | None = None,
     role: str | None = None,
     ask_role: Callable[[], str] | None = None,
+    online: bool = False,
 ) -> Event:
     """Create or update the event of ``notice`` in ``run_dir``; returns the Event.
 
@@ -246,14 +274,15 @@ def ingest(
     'observation') is recorded when given; a new event with no ``role`` gets the answer
     of ``ask_role()`` (InputError when there is none). A notice that is itself a test
     keeps the event a test. The raw notice is archived before skymap_info.json is
-    written; a Retraction only marks an existing event. File-system failures become a
+    written; a Retraction only marks an existing event. A new event is flagged
+    ``online`` (heard by a listener) or else ``manual``. File-system failures become a
     one-line ConfigurationError.
     """
     _check_role(role)
     run_dir = Path(run_dir) if run_dir is not None else paths.current_run_dir()
     event = Event(notice.info["graceid"], run_dir)
     try:
-        _store(notice, event, role, ask_role)
+        _store(notice, event, role, ask_role, online)
     except OSError as err:
         raise ConfigurationError(
             f"cannot write {err.filename or run_dir}: {err.strerror}"
@@ -285,3 +314,128 @@ def ingest_file(
     if skymap is not None:
         notice = attach_skymap(notice, skymap)
     return ingest(notice, run_dir, role, ask_role)
+
+
+_IVORN = re.compile(rb"""\bivorn\s*=\s*["']([^"']{1,300})["']""")
+
+
+def notice_name(raw: bytes) -> str:
+    """Archive name of a raw notice: from its IVORN (VOEvent), from superevent id, alert type
+    and creation time (igwn.gwalert), else its sha256; always a plain file name."""
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        match = _IVORN.search(raw[:4096])
+        ivorn = match.group(1).decode("ascii", "replace") if match else digest
+        stem = ivorn.split("//", 1)[-1].replace("/", "_")
+        return safe_filename(stem, digest) + ".xml"
+    if head.startswith(b"{"):
+        try:
+            alert = json.loads(raw)
+            parts = [alert.get(k) for k in ("superevent_id", "alert_type", "time_created")]
+            if not all(isinstance(p, str) for p in parts):
+                parts = [alert.get("mission"), alert.get("reference", {}).get("gcn.notices.LVK.alert"),
+                         alert.get("alert_datetime")]
+            stem = "-".join(str(p) for p in parts) if any(parts) else digest
+        except (ValueError, AttributeError, RecursionError):
+            stem = digest
+        return safe_filename(stem, digest) + ".json"
+    if head.startswith(AVRO_MAGIC):
+        try:
+            alert = decode_gwalert(raw, "<avro>")
+            stem = "-".join(str(alert.get(k)) for k in ("superevent_id", "alert_type", "time_created"))
+        except InputError:
+            stem = digest
+        return safe_filename(stem, digest) + ".avro"
+    return f"{digest}.bin"
+
+
+def archive_gcn(raw: bytes, name: str | None = None, when: datetime | None = None) -> tuple[Path, bool]:
+    """Keep a raw notice in the GCN archive ``<output dir>/gcn/YYYY-MM/DD/<name>`` (UTC day of
+    ``when``, default now), atomically; returns (path, written).
+
+    ``name`` defaults to :func:`notice_name`. A duplicate (same name, same bytes) is not written
+    again (``written`` False); a different notice under a taken name gets its sha256 appended.
+    """
+    directory = paths.gcn_dir(when, ensure=True)
+    target = directory / safe_filename(name or notice_name(raw))
+    digest = hashlib.sha256(raw).hexdigest()
+    for candidate in (target, target.with_name(f"{target.stem}-{digest[:16]}{target.suffix}")):
+        try:
+            atomic_write_bytes(candidate, raw, overwrite=False)
+            return candidate, True
+        except FileExistsError:
+            if sha256_file(candidate) == digest:
+                return candidate, False
+    raise ConfigurationError(f"cannot archive notice {target}: name and sha256 both taken")
+
+
+@dataclass
+class Receipt:
+    """What :func:`receive` did with one notice: where it was archived, whether it was new
+    there, and the event it created or updated (None for notices that are only archived)."""
+
+    archived: Path
+    new: bool
+    event: Event | None
+
+
+def classify(raw: bytes, label: str = "<notice>") -> str:
+    """'lvk' for an LVK gravitational-wave alert (a VOEvent from ivo://gwnet/LVC, an
+    igwn.gwalert JSON or Avro alert), 'other' for any other well-formed notice (XML or JSON);
+    InputError for bytes that are neither."""
+    kind = detect_kind(raw, label)
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(AVRO_MAGIC):
+        return "lvk"
+    if kind == "voevent":
+        match = _IVORN.search(raw[:4096])
+        if match and match.group(1).startswith(b"ivo://gwnet/LVC"):
+            return "lvk"
+        from defusedxml import ElementTree as SafeET
+
+        try:
+            SafeET.fromstring(raw)
+        except Exception as err:  # ParseError or a defusedxml refusal: not a notice
+            raise InputError(f"{label}: not well-formed XML ({err})") from None
+        return "other"
+    try:
+        alert = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise InputError(f"{label}: not valid JSON ({err})") from None
+    return "lvk" if isinstance(alert, dict) and {"superevent_id", "alert_type"} <= set(alert) else "other"
+
+
+def _already_ingested(event: Event, name: str) -> bool:
+    """True when ``event`` has archived the notice ``name`` (as ``notices/NNNN-<name>``)."""
+    return event.exists and any(p.name.split("-", 1)[1] == name for p in event.notices())
+
+
+def receive(
+    raw: bytes,
+    transport: str,
+    run_dir: str | os.PathLike | None = None,
+    received: datetime | None = None,
+) -> Receipt:
+    """A notice heard by a listener: archived first (:func:`archive_gcn`), then, for an LVK
+    alert heard for the first time, ingested (:func:`ingest`; a new event is flagged online
+    and gets the notice's own role) and its receipt time (``received``, default now, UTC)
+    recorded in the event's latency record. A duplicate is only archived (idempotent) unless
+    its event never got it (an earlier intake failed), and any other notice is only archived
+    (:func:`classify`). Raises InputError for a malformed notice, after archiving it.
+    """
+    received = received or datetime.now(UTC)
+    archived, new = archive_gcn(raw, when=received)
+    if classify(raw, str(archived)) != "lvk":
+        return Receipt(archived, new, None)
+    kind = detect_kind(raw, str(archived))
+    reader = _voevent_notice if kind == "voevent" else _gwalert_notice
+    notice = reader(raw, str(archived), archived.name)
+    run_dir = Path(run_dir) if run_dir is not None else paths.current_run_dir()
+    if not new and _already_ingested(Event(notice.info["graceid"], run_dir), archived.name):
+        return Receipt(archived, new, None)
+    event = ingest(notice, run_dir, ask_role=lambda: notice.info["role"], online=True)
+    event.record_notice_latency(
+        archived.name, transport=transport, received_utc=received.isoformat(),
+        ingested_utc=datetime.now(UTC).isoformat(),
+    )
+    return Receipt(archived, new, event)

@@ -11,7 +11,8 @@ Output directory: ``$LLAMA_OUTPUT_DIR`` > ``$XDG_DATA_HOME/llama`` >
 Cache directory: ``$LLAMA_CACHE_DIR`` > ``$XDG_CACHE_HOME/llama`` > ``~/.cache/llama``.
 
 Every function returns a :class:`pathlib.Path` and creates the directory only
-when asked (``ensure=True``). Empty variables are ignored, and so are relative
+when asked (``ensure=True``). Writes never leave the output directory: the run, archive
+and log directories are refused (:func:`confined`) when a symlink leads them outside it. Empty variables are ignored, and so are relative
 ``XDG_*`` values, as the XDG base-directory specification requires.
 """
 
@@ -60,14 +61,14 @@ def cache_dir(ensure: bool = False) -> Path:
 
 def current_run_dir(ensure: bool = False) -> Path:
     """The live run: one directory per event."""
-    return _ready(output_dir() / "current_run", ensure)
+    return _ready(confined(output_dir() / "current_run"), ensure)
 
 
 def past_run_dir(run: str, ensure: bool = False) -> Path:
     """An archived run ``past_runs/<run>``; ``run`` is one plain name component."""
     if not isinstance(run, str) or not _RUN_NAME.fullmatch(run):
         raise InputError(f"invalid run name {run!r}: use letters, digits, '.', '_', '-'")
-    return _ready(safe_join(output_dir() / "past_runs", run), ensure)
+    return _ready(confined(safe_join(output_dir() / "past_runs", run)), ensure)
 
 
 def gcn_dir(when: datetime | None = None, ensure: bool = False) -> Path:
@@ -77,12 +78,34 @@ def gcn_dir(when: datetime | None = None, ensure: bool = False) -> Path:
     """
     when = datetime.now(UTC) if when is None else when
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return _ready(output_dir() / "gcn" / when.strftime("%Y-%m") / when.strftime("%d"), ensure)
+    return _ready(confined(output_dir() / "gcn" / when.strftime("%Y-%m") / when.strftime("%d")), ensure)
 
 
 def logs_dir(ensure: bool = False) -> Path:
     """Log files of the daemons and batch jobs."""
-    return _ready(output_dir() / "logs", ensure)
+    return _ready(confined(output_dir() / "logs"), ensure)
+
+
+def write_root(path: str | os.PathLike) -> Path:
+    """The directory no write to ``path`` may leave: the output directory when ``path`` lies
+    in it (as written, before following symlinks), else ``path`` itself."""
+    path = Path(path).absolute()
+    out = output_dir()
+    return out if path.is_relative_to(out) else path
+
+
+def confined(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """``path`` (made absolute) after checking that, with every symlink in it followed, it
+    stays inside ``root`` (default: :func:`write_root` of ``path``); ConfigurationError if a
+    symlink leads it outside. Writes never leave the output directory this way."""
+    path = Path(path).absolute()
+    root = Path(root).absolute() if root is not None else write_root(path)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ConfigurationError(
+            f"unsafe path {path}: a symlink leads it outside {root} ({path.resolve()}); "
+            "refusing to write there"
+        )
+    return path
 
 
 def safe_join(root: str | os.PathLike, *parts: str) -> Path:

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 #: Where an SNR or p_terrestrial came from when the trigger gives none.
 DEFAULT_SNR_ORIGIN = "[llama] default_snr (the alert has no SNR)"
 DEFAULT_P_TERRESTRIAL_ORIGIN = "[llama] p_terrestrial"
+#: Largest difference (s) between the given event time and the sky map's DATE-OBS or an
+#: IceCube notice's trigger time before `llama significance` refuses the inputs.
+TIME_TOLERANCE_S = 1.0
+SECONDS_PER_DAY = 86400.0
 
 
 def parse_event_time(text: str | float) -> float:
@@ -145,6 +149,74 @@ def in_window(
     return neutrinos.select(keep), int((~keep).sum())
 
 
+def time_span(neutrinos: NeutrinoList) -> tuple[float, float] | None:
+    """(first, last) MJD a neutrino source covers: the archive's span when it says, else its
+    first and last neutrino; None for an empty list."""
+    span = neutrinos.meta.get("time_span_mjd")
+    if span is None and len(neutrinos):
+        span = (float(np.min(neutrinos.mjd)), float(np.max(neutrinos.mjd)))
+    return None if span is None else (float(span[0]), float(span[1]))
+
+
+def check_coverage(
+    neutrinos: NeutrinoList, event_mjd: float, window_s: float, open_ended: bool = False
+) -> None:
+    """Refuse, in one line naming the source's time span, a neutrino source that does not
+    cover the window around the event: it starts after the window, or (unless ``open_ended``:
+    a live source that may still grow) it ends before it. A silent '0 neutrinos' from such a
+    source would read as a real null result."""
+    span = time_span(neutrinos)
+    if span is None:
+        return
+    window = window_s / SECONDS_PER_DAY
+    starts_after = span[0] > event_mjd + window
+    ends_before = span[1] < event_mjd - window and not open_ended
+    if starts_after or ends_before:
+        raise InputError(
+            f"{neutrinos.source or 'neutrino list'}: its neutrinos span {mjd_to_iso(span[0])} .. "
+            f"{mjd_to_iso(span[1])} UTC, which does not cover the event time "
+            f"{mjd_to_iso(event_mjd)} UTC +-{window_s:.0f} s: use a neutrino source that covers it"
+        )
+
+
+def check_event_time(
+    skymap: SkyMap,
+    neutrinos: NeutrinoList,
+    event_mjd: float,
+    graceid: str | None,
+    tolerance_s: float = TIME_TOLERANCE_S,
+) -> None:
+    """Refuse an event time more than ``tolerance_s`` from the sky map's DATE-OBS or from an
+    IceCube notice's trigger time, and a notice whose ref_ID names another event."""
+    from astropy.time import Time
+
+    checks = []
+    if skymap.meta.get("date_obs"):
+        try:
+            map_mjd = float(Time(skymap.meta["date_obs"], scale="utc").mjd)
+        except ValueError:
+            map_mjd = None
+        if map_mjd is not None:
+            name = (skymap.meta.get("path") or "sky map").rsplit("/", 1)[-1]
+            checks.append((map_mjd, f"the sky map's DATE-OBS ({name})"))
+    if neutrinos.meta.get("trigger_time_mjd") is not None:
+        checks.append((neutrinos.meta["trigger_time_mjd"], f"the trigger time of {neutrinos.source}"))
+    for mjd, what in checks:
+        offset = (event_mjd - mjd) * SECONDS_PER_DAY
+        if abs(offset) > tolerance_s:
+            raise InputError(
+                f"event time {mjd_to_iso(event_mjd)} UTC is {offset:+.3f} s from {what}, "
+                f"{mjd_to_iso(mjd)} UTC (GPS {mjd_to_gps(mjd):.3f}): give the event's own time, "
+                "or --allow-time-mismatch"
+            )
+    ref_id = neutrinos.meta.get("ref_id")
+    if ref_id and graceid and str(ref_id) != graceid:
+        raise InputError(
+            f"{neutrinos.source}: notice is for {ref_id}, not {graceid}: give the event's own "
+            "notice, or --allow-time-mismatch"
+        )
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN/inf to None."""
     if isinstance(value, dict):
@@ -160,10 +232,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _skymap_info(inputs: Inputs) -> dict:
+def _skymap_info(inputs: Inputs, facts: TriggerFacts | None) -> dict:
+    """gw_skymap_info: the original LLAMA O4 keys (SCIENCE.md section 8; null where unknown)
+    and ours beside them."""
     meta, trig = inputs.skymap.meta, inputs.trigger
+    skymap_name = (meta.get("path") or "").rsplit("/", 1)[-1]
+    original = {
+        "graceid": trig.graceid,
+        "event_time": mjd_to_iso(trig.time_mjd),
+        "far": trig.far,
+        "pipeline": facts.pipeline if facts else None,
+        "alert_type": facts.alert_type if facts else None,
+        "notice_time": facts.notice_time if facts else None,
+        "skymap_filename": skymap_name or None,
+        "gracedb_service_url": facts.gracedb_service_url if facts else None,
+    }
     return {
-        "skymap": (meta.get("path") or "").rsplit("/", 1)[-1],
+        **original,
+        "skymap": skymap_name,
         "skymap_sha256": meta.get("sha256"),
         "object": meta.get("object"),
         "multiorder": bool(inputs.skymap.is_moc),
@@ -190,8 +276,11 @@ def _neutrino_rows(
 ) -> list[dict]:
     rows = []
     for i, record in enumerate(neutrinos.to_records()):
+        # "<run>_<event>"; with the run unknown the event number alone may repeat (release
+        # tables number rows per season), so the position in the list keeps the id unique
+        run = record.get("run")
         row = {
-            "i3event": f"{record.get('run')}_{record.get('event')}",
+            "i3event": f"{run}_{record.get('event')}" if run is not None else f"unknown-run_{i}",
             "dt": float(terms.dt[i]),
             "ra": record["ra"],
             "dec": record["dec"],
@@ -211,8 +300,10 @@ def run_search(
     populations: str | None = None,
     population: str = "bns",
     sensitivity: str | None = None,
+    facts: TriggerFacts | None = None,
 ) -> dict:
-    """Run ``search`` ('subthreshold' or 'opa') and return the output JSON as a dict."""
+    """Run ``search`` ('subthreshold' or 'opa') and return the output JSON as a dict;
+    ``facts`` fill the original gw_skymap_info keys the trigger does not hold."""
     search_function = search_named(search).function
     model, trigger = inputs.model, inputs.trigger
     sensitivity = sensitivity or model.preset_name
@@ -227,7 +318,7 @@ def run_search(
         "llama_version": __version__,
     }
     inputs_block = {
-        "gw_skymap_info": _skymap_info(inputs),
+        "gw_skymap_info": _skymap_info(inputs, facts),
         "neutrino_info": inputs.neutrinos.to_records(),
         "search_parameters": parameters,
     }
@@ -261,6 +352,9 @@ def run_search(
                 {"p_s1": result.p_s1, "p_s2": result.p_s2, "p_c": result.p_c},
             ),
         }
+    output["far"] = None if pvalue.value is None else pvalue.value * model.params.ratebggw
+    output["p_value_note"] = _p_value_note(pvalue)
+    output["retracted"] = bool(facts and facts.retracted)
     terms = result.terms
     output["dump"] = {
         **result.dump,
@@ -280,6 +374,16 @@ def run_search(
     return _clean(output)
 
 
+def _p_value_note(pvalue: PValue) -> str | None:
+    """Says when p = 1/(N+1): no background trial reached the odds, the population's limit."""
+    if pvalue.value is not None and pvalue.value == 1.0 / (1 + pvalue.n_background):
+        return (
+            f"p = 1/(N+1) with N = {pvalue.n_background}: the resolution limit of the population "
+            "(no background trial reached these odds); the true p-value may be smaller"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class TriggerFacts:
     """What the alert (or the command line) says of the GW trigger; None where it says nothing.
@@ -297,6 +401,11 @@ class TriggerFacts:
     graceid: str | None = None
     distance: float | None = None  # Mpc; None: the sky map's DISTMEAN
     source: str = "trigger"
+    pipeline: str | None = None
+    alert_type: str | None = None
+    notice_time: str | None = None  # ISO-8601 UTC
+    gracedb_service_url: str | None = None
+    retracted: bool = False  # the event was retracted and the product asked for anyway
 
 
 def load_background_sample(settings: Settings) -> BackgroundSample:
@@ -330,11 +439,15 @@ def compute(
     facts: TriggerFacts,
     settings: Settings,
     model: odds_mod.SearchModel | None = None,
+    check_times: bool = False,
 ) -> dict:
     """The significance JSON (SCIENCE.md section 8) of one search for one trigger.
 
-    ``neutrinos`` is the whole list read from its source: neutrinos without energy get
+    ``neutrinos`` is the whole list read from its source: a source that does not cover the
+    event time is refused (:func:`check_coverage`), neutrinos without energy get
     ``settings.assumed_energy``, and only those within +-window s of the trigger are used.
+    With ``check_times`` the event time must agree with the sky map's DATE-OBS and an IceCube
+    notice's trigger time and ref_ID (:func:`check_event_time`).
     The SNR and p_terrestrial come from ``facts``, else from the settings, and their origins
     are recorded in search_parameters. ``model`` defaults to :func:`build_model(settings)`.
     """
@@ -355,9 +468,12 @@ def compute(
         p_terrestrial,
         facts.group or "CBC",
         facts.far,
-        facts.graceid,
+        facts.graceid or neutrinos.meta.get("ref_id"),
         facts.distance,
     )
+    if check_times:
+        check_event_time(skymap, neutrinos, trigger.time_mjd, trigger.graceid)
+    check_coverage(neutrinos, trigger.time_mjd, model.params.window)
     listed = fill_missing_energies(neutrinos, settings.assumed_energy)
     selected, outside = in_window(listed, trigger, model.params)
     output = run_search(
@@ -366,6 +482,7 @@ def compute(
         settings.populations,
         settings.population,
         settings.sensitivity,
+        facts,
     )
     output["inputs"]["search_parameters"].update(
         snr_origin=snr_origin, p_terrestrial_origin=p_origin
@@ -376,6 +493,11 @@ def compute(
 def to_json(output: dict) -> str:
     """Deterministic JSON text (sorted keys, 2-space indent, trailing newline)."""
     return json.dumps(output, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def _g(value: float | None, digits: int = 3) -> str:
+    """A number for the summary; None (NaN or infinite in the JSON) as 'inf/NaN'."""
+    return "inf/NaN" if value is None else f"{value:.{digits}g}"
 
 
 def summary(output: dict) -> list[str]:
@@ -393,14 +515,20 @@ def summary(output: dict) -> list[str]:
         f"{info.get('graceid') or info.get('object') or info['skymap']}: {params['search']} search, "
         f"preset {params['preset']}, {'Burst/no-distance' if info['burst'] else 'CBC'}"
         + ("" if info["burst"] else f", d = {info['distance_mpc']:.1f} Mpc"),
-        f"  neutrinos within +-{params['window']:.0f} s: {n}   odds ratio: {output['odds_ratio']:.4g}"
+        f"  neutrinos within +-{params['window']:.0f} s: {n}   odds ratio: {_g(output['odds_ratio'], 4)}"
         f"   p-value: {p_text}",
     ]
-    rows = sorted(output["single_neutrino"], key=lambda r: -r["odds_ratio"])
+    if output.get("p_value_note"):
+        lines.append(f"  {output['p_value_note']}")
+    if output.get("far") is not None:
+        lines.append(f"  joint FAR = p x GW trigger rate = {output['far']:.3g} Hz")
+    if output.get("retracted"):
+        lines.append("  RETRACTED event: computed only because it was asked for")
+    rows = sorted(output["single_neutrino"], key=lambda r: -(r["odds_ratio"] or 0.0))
     if rows:
         top = rows[0]
         lines.append(
             f"  strongest neutrino {top['i3event']}: dt = {top['dt']:+.1f} s, "
-            f"RA {top['ra']:.2f} Dec {top['dec']:+.2f}, odds {top['odds_ratio']:.3g}"
+            f"RA {top['ra']:.2f} Dec {top['dec']:+.2f}, odds {_g(top['odds_ratio'])}"
         )
     return lines

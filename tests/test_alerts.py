@@ -308,3 +308,94 @@ def test_bad_gwalerts_from_real_files():
     assert "base64" in one_line_error(lambda: extract_skymap(not_base64, "b.json"))
     not_fits = {**alert, "event": {**alert["event"], "skymap": base64.b64encode(b"hi").decode()}}
     assert "FITS" in one_line_error(lambda: extract_skymap(not_fits, "f.json"))
+
+
+# ------------------------------------------------------------- strict checks (issue 8)
+
+#: (event field, value as raw JSON text) that made a gwalert be accepted or crash before
+ISSUE_8_GWALERTS = [
+    *[("time", v) for v in ("null", "[]", "{}", '""', "NaN")],
+    *[(k, v) for k in ("group", "pipeline") for v in ("1", "null", "[]", "NaN")],
+    *[("instruments", v) for v in ("null", "{}", '""', '["X1"]', '["H1", "H1"]', "[]")],
+    *[(k, "true") for k in ("far", "duration", "central_frequency")],
+    *[(k, "NaN") for k in ("significant", "search", "far")],
+    ("duration", "1" + "0" * 4000),
+    ("far", "1" + "0" * 5000),
+    ("far", "0"),
+    ("classification", '{"BNS": 1.5}'),
+    ("properties", '{"HasNS": -0.5}'),
+]
+
+
+def raw_json(alert: dict, field: str, value: str) -> bytes:
+    """``alert`` as JSON with ``event[field]`` written as the raw JSON text ``value``."""
+    marker = "@@RAW@@"
+    alert = {**alert, "event": {**alert["event"], field: marker}}
+    return json.dumps(alert).replace(f'"{marker}"', value).encode()
+
+
+@pytest.mark.parametrize("field, value", ISSUE_8_GWALERTS)
+def test_gwalert_fields_are_checked_strictly(field, value):
+    alert = json.loads(gwalert_path("MS181101ab-preliminary.json").read_bytes())
+    data = raw_json(alert, field, value)
+    message = one_line_error(lambda: gwalert_skymap_info(decode_gwalert(data, "x.json"), "x.json"))
+    assert message.startswith("x.json: ")
+
+
+def test_gwalert_top_level_nan_and_retraction_event():
+    alert = json.loads(gwalert_path("MS181101ab-preliminary.json").read_bytes())
+    nan_time = json.dumps({**alert, "time_created": "@"}).replace('"@"', "NaN").encode()
+    assert "NaN" in one_line_error(lambda: decode_gwalert(nan_time, "t.json"))
+    retraction = json.loads(gwalert_path("MS181101ab-retraction.json").read_bytes())
+    with_event = {**retraction, "event": alert["event"]}
+    assert "event null" in one_line_error(lambda: gwalert_skymap_info(with_event, "r.json"))
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        ((b'name="Packet_Type" value="150"', b'name="Packet_Type" value="' + b"9" * 5000 + b'"'),
+         "Packet_Type"),
+        ((b"encoding='UTF-8'", b"encoding='klingon'"), "unreadable XML"),
+        ((b'name="Instruments" value="H1,L1"', b'name="Instruments" value="H1,X9"'), "X9"),
+        ((b'name="Group" value="CBC"', b'name="Group" value="cbc"'), "CBC or Burst"),
+        ((b"<ISOTime>2023-05-18T12:59:08Z", b"<ISOTime>2223-05-18T12:59:08Z"), "between"),
+        ((b'name="FAR" value="3.218261352069347e-10"', b'name="FAR" value="1e400"'), "not finite"),
+    ],
+)
+def test_voevent_values_are_checked_strictly(edit, expected):
+    good = voevent_bytes("S230518h-1-Preliminary.xml")
+    assert edit[0] in good
+    message = one_line_error(lambda: parse_voevent(good.replace(*edit), "v.xml"))
+    assert message.startswith("v.xml: ") and expected in message
+
+
+def tree(root) -> dict:
+    """Bytes of every file under ``root`` (None for directories)."""
+    return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("corruption", ["truncated", "nan", "negative", "header", "base64"])
+def test_gwalert_with_corrupt_embedded_map_leaves_the_event_byte_identical(corruption, tmp_path):
+    from llama.ingest import ingest_file
+
+    good = gwalert_path("MS181101ab-preliminary.json")
+    ingest_file(good, run_dir=tmp_path / "run", role="test")
+    before = tree(tmp_path / "run")
+    alert = json.loads(good.read_bytes())
+    fits = base64.b64decode(alert["event"]["skymap"])
+    rows = fits.index(b"END" + b" " * 77, 2880) // 2880 * 2880 + 2880  # first table row
+    corrupt = {
+        "truncated": fits[: len(fits) // 2],
+        "nan": fits[:rows + 8] + b"\x7f\xf8" + b"\0" * 6 + fits[rows + 16:],  # PROBDENSITY[0]
+        "negative": fits[:rows + 8] + b"\xbf\xf0" + b"\0" * 6 + fits[rows + 16:],
+        "header": fits.replace(b"NUNIQ   ", b"NUNIQUE ", 1),
+    }.get(corruption)
+    encoded = base64.b64encode(corrupt).decode() if corrupt else alert["event"]["skymap"][:-5] + "*"
+    later = {**alert, "time_created": "2018-11-01T23:00:00Z",
+             "event": {**alert["event"], "skymap": encoded}}
+    path = tmp_path / "MS181101ab-update.json"
+    path.write_text(json.dumps(later))
+    assert str(path) in one_line_error(lambda: ingest_file(path, run_dir=tmp_path / "run"))
+    assert tree(tmp_path / "run") == before

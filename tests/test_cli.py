@@ -22,9 +22,9 @@ from llama.cli.main import COMMANDS
 from llama.io.neutrinos import ReleaseCatalog, write_llama_json
 
 S251112CM = "S251112cm_bayestar.multiorder.fits"
-S251112CM_GPS = "1447003143.363443"  # 2025-11-12T15:18:45.363443 UTC (sky-map DATE-OBS)
+S251112CM_GPS = "1446995943.363443"  # 2025-11-12T15:18:45.363443 UTC (sky-map DATE-OBS)
 SUBTHRESHOLD_KEYS = {"p_value", "odds_ratio", "p_h_s1", "p_h_s2", "p_h_0", "p_h_c", "n_background",
-                     "dump", "inputs", "single_neutrino"}
+                     "dump", "inputs", "single_neutrino", "far", "p_value_note", "retracted"}
 
 
 @dataclass
@@ -115,6 +115,15 @@ def test_entry_points_version_and_one_line_errors(command, tmp_path):
         "skymap-info": ["--voevent", missing, "--role", "test"],
         "demo": ["--outdir", tmp_path / "demo", "--trials", "0"],
         "data": ["fetch", "no-such-data-set"],
+        "background": ["run", "--skymaps", missing, "--trials", "1", "--seed", "0", "--out",
+                       tmp_path / "campaign"],
+        "serve": ["--host", "0.0.0.0", "--port", "0"],  # exposed without credentials
+        "status": ["--run", tmp_path / "no-such-run"],
+        "listen": ["dir", missing, "--max-notices", "1"],
+        "run": [tmp_path / "no-such-run" / "*", "-o"],
+        "flags": ["S190425z", "--run", tmp_path, "upload=true"],
+        "event": ["S190425z", "--run", tmp_path],
+        "provenance": [tmp_path / "no-such-event"],
     }[command]
     result = llama_subprocess(*bad, module=module)
     assert_one_line_error(result, f"llama {command}")
@@ -149,7 +158,9 @@ def test_significance_end_to_end_is_deterministic(neutrino_file, tmp_path):
     assert set(data["inputs"]) == {"gw_skymap_info", "neutrino_info", "search_parameters"}
     assert data["p_value"] is None and data["n_background"] == 0  # no populations given
     params = data["inputs"]["search_parameters"]
-    assert params["ρmin"] == 5.59 and params["Eₙmax"] == 0.1 and params["δω"] == 2.5
+    # the original LLAMA O4 spellings (issue 7: they were ρmin, Eₙmax, ϵmin before)
+    assert params["rhomin"] == 5.59 and params["Enumax"] == 0.1 and params["δω"] == 2.5
+    assert params["εmin"] == 10.0 and params["ΔE"] == 0.3 and data["far"] is None
     assert params["instruments"] == ["H1", "L1", "V1"] and params["population_key"].endswith("H1L1V1")
     info = data["inputs"]["gw_skymap_info"]
     assert info["distance_mpc"] == pytest.approx(96.385199) and info["multiorder"] is True
@@ -251,7 +262,7 @@ def test_notice_without_energies_needs_an_assumed_energy(tmp_path):
     notice = shared_path("icecube", "alerts_json", "S230914ak_icecube_lvk_nu_track_search.json")
     skymap = shared_path("gw_skymaps", S251112CM)  # S230914ak has no public map: any real map
     args = ["significance", "--skymap", skymap, "--neutrinos", notice, "--event-time",
-            "2023-09-14T11:14:01", "--snr", 10]
+            "2023-09-14T11:14:01", "--snr", 10, "--allow-time-mismatch"]
     assert_one_line_error(llama(*args), "--assumed-energy")
     out = tmp_path / "notice.json"
     llama(*args, "--assumed-energy", 1e4, "-o", out, check=True)
@@ -312,3 +323,153 @@ def test_bad_options_and_unwritable_output_give_one_line(neutrino_file, tmp_path
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert_one_line_error(llama(*base, "-o", blocked / "out.json"), "a-file")
+
+
+# ------------------------------------------------------------------------------ issue 7
+
+S251112CM_NOTICE = ("icecube", "alerts_json", "acme_tutorials_derived",
+                    "icecube_None_2025-11-12T15-18-45.json")
+
+
+def test_wrong_event_time_or_notice_is_refused_in_one_line(tmp_path):
+    skymap = shared_path("gw_skymaps", S251112CM)
+    notice = shared_path(*S251112CM_NOTICE)
+    base = ["significance", "--skymap", skymap, "--neutrinos", notice]
+    # the time the README used to give: 2 hours after the map's DATE-OBS
+    result = llama(*base, "--event-time", "1447003143.36")
+    assert_one_line_error(result, "DATE-OBS", "+7199.997 s", "GPS 1446995943.363",
+                          "--allow-time-mismatch")
+    llama(*base, "--event-time", "1447003143.36", "--allow-time-mismatch", check=True)
+    llama(*base, "--event-time", S251112CM_GPS, check=True)
+    # a notice for another event, or with another trigger time
+    other = json.loads(shared_path("icecube", "alerts_json",
+                                   "S230914ak_icecube_lvk_nu_track_search.json").read_text())
+    other["trigger_time"] = "2025-11-12T15:18:45.363Z"
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(other))
+    args = ["significance", "--skymap", skymap, "--neutrinos", path, "--event-time",
+            S251112CM_GPS, "--assumed-energy", 1e4]
+    assert_one_line_error(llama(*args, "--graceid", "S251112cm"), "notice is for S230914ak")
+    other["trigger_time"] = "2025-11-12T15:18:55.363Z"
+    path.write_text(json.dumps(other))
+    assert_one_line_error(llama(*args), "-10.000 s from the trigger time of")
+
+
+def test_o4_shaped_neutrino_list_through_llama_significance(tmp_path):
+    """A list in the exact shape of a real LLAMA O4 file, and the original O4 key spellings
+    of SCIENCE.md section 8 in the output, with ours beside them."""
+    from astropy.time import Time
+
+    t_gw = Time(float(S251112CM_GPS), format="gps").utc.mjd
+    triggers = [
+        {"azimuth": 173.62, "dec": -12.57, "energy": 1834.2, "event": 45112783, "file": None,
+         "mjd": t_gw + 120 / 86400, "ra": 211.08, "run": "141207", "sigma": 0.83,
+         "subevent": None, "type": "blinded", "zenith": 77.43},
+        {"azimuth": 12.9, "dec": 31.2, "energy": 611.0, "event": 5532, "file": None,
+         "mjd": t_gw - 300 / 86400, "ra": 35.5, "run": "141207", "sigma": 1.9,
+         "subevent": None, "type": "blinded", "zenith": 121.2},
+    ]
+    source = tmp_path / "icecube_neutrino_list.json"
+    source.write_text(json.dumps({"triggers": triggers, "complete": True}))
+    out = tmp_path / "o4.json"
+    llama("significance", "--skymap", shared_path("gw_skymaps", S251112CM), "--neutrinos", source,
+          "--event-time", S251112CM_GPS, "--graceid", "S251112cm", "--preset", "o4", "-o", out,
+          check=True)
+    data = json.loads(out.read_text())
+    info = data["inputs"]["gw_skymap_info"]
+    for key in ("graceid", "event_time", "far", "pipeline", "alert_type", "notice_time",
+                "skymap_filename", "gracedb_service_url"):
+        assert key in info, key
+    assert info["graceid"] == "S251112cm" and info["skymap_filename"] == S251112CM
+    assert info["event_time"] == "2025-11-12T15:18:45.363"
+    params = data["inputs"]["search_parameters"]
+    assert params["δω"] == 18 / 7 and params["ΔE"] == 0.29162115354365997
+    assert params["ndotgwnu"] == 7.578640284119736e-16 and params["εmax"] == 1e8
+    assert params["psf_cutoff_sigma"] == 8.0
+    rows = data["inputs"]["neutrino_info"]
+    assert [r["type"] for r in rows] == ["blinded", "blinded"]
+    assert all(r["subevent"] is None and r["file"] is None for r in rows)
+    assert {r["i3event"] for r in data["single_neutrino"]} == {"141207_45112783", "141207_5532"}
+    assert "far" in data and data["far"] is None  # no population: no p-value, no FAR
+
+
+def test_source_that_does_not_cover_the_event_is_refused(tmp_path):
+    result = llama("significance", "--skymap", shared_path("gw_skymaps", S251112CM),
+                   "--neutrinos", shared_path("icecube", "icecube_10year_ps"),
+                   "--event-time", S251112CM_GPS)
+    assert_one_line_error(result, "IC40_exp.csv", "2008-04-06T09:05:55", "2009-05-20T03:11:13",
+                          "does not cover the event time 2025-11-12T15:18:45")
+
+
+def test_background_and_injections_never_share_a_key(neutrino_file, tmp_path):
+    import h5py
+
+    from llama.errors import InputError
+    from llama.science.pvalue import population_key
+
+    skymap = shared_path("gw_skymaps", S251112CM)
+    populations = tmp_path / "populations.hdf5"
+    common = ["--skymap", skymap, "--trials", 40, "--instruments", "H1,L1,V1", "-o", populations]
+    llama("populations", *common, check=True)
+    with h5py.File(populations) as f:
+        background = f["subthreshold/bns/o3/H1L1V1"][()]
+    llama("populations", *common, "--inject", 3, "--seed", 1, check=True)
+    with h5py.File(populations) as f:
+        assert np.array_equal(f["subthreshold/bns/o3/H1L1V1"][()], background)
+        injected = f["injections/subthreshold/bns/o3/H1L1V1/mu3"]
+        assert injected.attrs["kind"] == "injections" and injected.size == 40
+        assert f["subthreshold/bns/o3/H1L1V1"].attrs["snr_origin"] == "[llama] default_snr"
+    out = tmp_path / "s.json"
+    llama("significance", "--skymap", skymap, "--neutrinos", neutrino_file, "--event-time",
+          S251112CM_GPS, "--background", populations, "-o", out, check=True)
+    assert json.loads(out.read_text())["n_background"] == 40
+    with pytest.raises(InputError, match="injections"):
+        population_key("injections", "bns", "o3", "H1L1V1")
+
+
+def test_p_value_at_the_resolution_limit_says_so(neutrino_file, tmp_path):
+    import h5py
+
+    populations = tmp_path / "zeros.hdf5"
+    with h5py.File(populations, "w") as f:
+        f["subthreshold/bns/o3/H1L1V1"] = np.zeros(99)
+    out = tmp_path / "s.json"
+    result = llama("significance", "--skymap", shared_path("gw_skymaps", S251112CM),
+                   "--neutrinos", neutrino_file, "--event-time", S251112CM_GPS, "--background",
+                   populations, "-o", out, check=True)
+    data = json.loads(out.read_text())
+    assert data["p_value"] == 0.01 and "resolution limit" in data["p_value_note"]
+    assert data["far"] == pytest.approx(0.01 / 86400)
+    assert "resolution limit" in result.stdout and "joint FAR" in result.stdout
+
+
+def readme_block(heading: str) -> str:
+    """The first ```bash block after ``heading`` in README.md."""
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    after = text[text.index(heading):]
+    return after.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def run_readme(block: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    """Run README commands with bash -e in a checkout directory beside ../shared/data."""
+    from conftest import SHARED_DATA
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(SHARED_DATA)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    path = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
+    return subprocess.run(["bash", "-e", "-c", block], cwd=checkout, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, "PATH": path, "PYTHONWARNINGS": "ignore", **env})
+
+
+@pytest.mark.parametrize("heading", ["### One significance from files",
+                                     "### Background populations and the p-value"])
+def test_readme_examples_run_as_written(heading, tmp_path):
+    shared_path("gw_skymaps", S251112CM)  # fails, not skips, in CI when the data are missing
+    done = run_readme(readme_block(heading), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "odds ratio" in done.stdout

@@ -291,7 +291,8 @@ def test_ci_installs_from_the_lock():
     assert re.search(r"uv pip install .*--no-deps .*-e \.|uv pip install .*-e \. .*--no-deps", ci)
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "scripts").glob("*.sh")))
+@pytest.mark.parametrize("script", ["lock.sh", "make_base_image.sh", "build_image.sh",
+                                    "oci_to_tree.sh", "test_image_tree.sh"])
 def test_shell_scripts_parse(script):
     path = REPO / "scripts" / script
     assert os.access(path, os.X_OK), f"{script} is not executable"

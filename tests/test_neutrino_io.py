@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Callable
@@ -227,8 +228,10 @@ def test_llama_json_round_trip(tmp_path: Path) -> None:
     assert_same_list(back, original)
     write_llama_json(back, second)
     assert first.read_bytes() == second.read_bytes()
-    records = json.loads(first.read_text())
-    assert list(records[0]) == sorted(COLUMNS)
+    written = json.loads(first.read_text())
+    assert written["complete"] is False  # the LLAMA O4 file: {"triggers": [...], "complete"}
+    records = written["triggers"]
+    assert list(records[0]) == sorted([*COLUMNS, "subevent", "file"])
     assert records[0]["energy"] is None and records[0]["azimuth"] is None
     assert records[-1]["run"] is None and records[-1]["type"] == "archival"
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
@@ -396,10 +399,10 @@ def test_detect_format_llama_and_unknown(tmp_path: Path) -> None:
     write_llama_json(read_lvk_nu_track_search(shared_path(*S230914AK)), path)
     assert detect_format(path) == "llama"
     assert_same_list(read_neutrinos(path), read_llama_json(path))
-    for unknown in (shared_path(*BRONZE), shared_path(*IC40_UPTIME)):
-        with pytest.raises(InputError) as err:
-            read_neutrinos(unknown)
-        assert_one_line_error(err, unknown, "unrecognised neutrino file")
+    assert detect_format(shared_path(*BRONZE)) == "icecube-alert"  # accepted since issue 7
+    with pytest.raises(InputError) as err:
+        read_neutrinos(shared_path(*IC40_UPTIME))
+    assert_one_line_error(err, shared_path(*IC40_UPTIME), "unrecognised neutrino file")
     with pytest.raises(InputError) as err:
         read_neutrinos(path, format="votable")
     assert_one_line_error(err, path, "unknown neutrino format 'votable'")
@@ -491,3 +494,87 @@ def test_cli_nonexistent_release(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr and str(missing) in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------- LLAMA's own O4 files, IceCube alerts
+
+#: A neutrino list in the exact shape of a real LLAMA O4 file (string run ids, archival keys
+#: null for a live event, blinded): positions and times made up, shape as the original wrote.
+O4_SHAPED = {
+    "triggers": [
+        {"azimuth": 173.62, "dec": -12.57, "energy": 1834.2, "event": 45112783, "file": None,
+         "mjd": 60991.6381, "ra": 211.08, "run": "141207", "sigma": 0.83, "subevent": None,
+         "type": "blinded", "zenith": 77.43},
+        {"azimuth": 12.9, "dec": 31.2, "energy": 611.0, "event": 5532, "file": None,
+         "mjd": 60991.6390, "ra": 35.5, "run": 141207, "sigma": 1.9, "subevent": None,
+         "type": "blinded", "zenith": 121.2},
+    ],
+    "complete": True,
+}
+
+
+def test_o4_shaped_list_is_read_and_written(tmp_path: Path) -> None:
+    path = tmp_path / "icecube_neutrino_list.json"
+    path.write_text(json.dumps(O4_SHAPED))
+    assert detect_format(path) == "llama"
+    nl = read_neutrinos(path)
+    assert nl.meta["complete"] is True
+    assert list(nl.run) == [141207, 141207] and list(nl.type) == ["blinded", "blinded"]
+    assert list(nl.subevent) == [None, None] and list(nl.file) == [None, None]
+    out = tmp_path / "written.json"
+    write_llama_json(nl, out, complete=True)
+    written = json.loads(out.read_text())
+    assert set(written) == {"triggers", "complete"} and written["complete"] is True
+    for mine, original in zip(written["triggers"], O4_SHAPED["triggers"], strict=True):
+        assert set(mine) == set(original)
+        assert {k: v for k, v in mine.items() if k != "run"} == {
+            k: v for k, v in original.items() if k != "run"}
+        assert str(mine["run"]) == str(original["run"])
+    # the older bare list of the same dicts, and archival keys kept as they are
+    archival = [{**O4_SHAPED["triggers"][0], "subevent": 3, "file": "Level2_IC86.i3.zst"}]
+    path.write_text(json.dumps(archival))
+    nl = read_llama_json(path)
+    assert (nl.subevent[0], nl.file[0], "complete" in nl.meta) == (3, "Level2_IC86.i3.zst", False)
+    assert nl.to_records()[0]["file"] == "Level2_IC86.i3.zst"
+    for bad, message in (({"triggers": [], "complete": "yes"}, "'complete' is not true or false"),
+                         ([{**archival[0], "run": "14x"}], "run is not an integer")):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(InputError) as err:
+            read_llama_json(path)
+        assert_one_line_error(err, path, message)
+
+
+def test_icecube_gold_bronze_track_alert_is_a_neutrino_list() -> None:
+    nl = read_neutrinos(shared_path(*BRONZE))
+    assert len(nl) == 1 and (nl.run[0], nl.event[0]) == (137840, 57034692)
+    assert (nl.ra[0], nl.dec[0]) == (345.82, 9.01)
+    assert nl.sigma[0] == pytest.approx(0.5 / R90_PER_SIGMA)
+    assert nl.energy[0] == pytest.approx(127.29e3)  # TeV -> GeV
+    assert nl.zenith[0] == pytest.approx(99.01)
+    from astropy.time import Time
+
+    assert nl.mjd[0] == pytest.approx(Time("2023-04-16T05:22:26.150574", scale="utc").mjd,
+                                      abs=1e-9)
+
+
+SKYSCAN = ("icecube", "skymap_scanner_results")
+
+
+def test_skymap_scanner_results_are_a_neutrino_list() -> None:
+    """SkyScanResult JSON (icecube-skyreader): best-fit pixel, metadata, E_tot, sigma from the
+    90% Wilks area of the finest scan (here the NSIDE-1 test resolution: one 3438 deg2 pixel)."""
+    path = shared_path(*SKYSCAN, "json", "millipede_wilks",
+                       "run00136766.evt000007637140.neutrino_1.json")
+    assert detect_format(path) == "skyscan"
+    nl = read_neutrinos(path)
+    assert (nl.run[0], nl.event[0]) == (136766, 7637140)
+    assert nl.mjd[0] == pytest.approx(59754.67588432013)
+    assert (nl.ra[0], nl.dec[0]) == pytest.approx((225.0, 41.8103149))
+    one_pixel = 4 * math.pi / 12 * (180 / math.pi) ** 2
+    assert nl.sigma[0] == pytest.approx(math.sqrt(one_pixel / math.pi) / R90_PER_SIGMA)
+    assert nl.energy[0] > 0 and nl.type[0] == "observation"
+    # the legacy npz layout carries no event metadata: one line saying so
+    legacy = shared_path(*SKYSCAN, "npz", "run00136766-evt000007637140-GOLD-8_64_512.npz")
+    with pytest.raises(InputError) as err:
+        read_neutrinos(legacy)
+    assert_one_line_error(err, legacy, "metadata")

@@ -170,7 +170,8 @@ def test_neutrino_count_is_the_number_of_neutrinos_for_dict_format_lists(model, 
 
 
 def test_disc_truncated_sums_equal_the_dense_all_sky_reference(model):
-    """Against a straightforward evaluation over every pixel of a flat map."""
+    """Against a straightforward evaluation over every pixel of a flat map. Pixels that straddle
+    a band edge of A share it by area (issue 7; up to 0.7% here against A at pixel centres)."""
     import healpy as hp
 
     skymap = read_skymap(shared_path("gw_skymaps", "GW190425_S190425z_bayestar.fits.gz"))
@@ -180,10 +181,12 @@ def test_disc_truncated_sums_equal_the_dense_all_sky_reference(model):
     xyz = np.stack(hp.pix2vec(skymap.nside, np.arange(skymap.npix), nest=True), axis=-1)
     dec = np.degrees(np.arcsin(xyz[:, 2]))
     area = hp.nside2pixarea(skymap.nside)
+    below, above, share = model.energy_weight.pixel_bands(dec, np.full(dec.size, area))
     for i in range(len(neutrinos)):
         vec = odds.unit_vectors(neutrinos.ra[i], neutrinos.dec[i])
         psf = odds.psf_per_sr(odds.separation_deg(xyz, vec), neutrinos.sigma[i])
-        weight = model.energy_weight(np.full(dec.size, terms.energy[i]), dec)
+        bands = model.energy_weight.band_values(np.array([terms.energy[i]]))[0]
+        weight = bands[below] * share + bands[above] * (1 - share)
         assert terms.sky[i] == pytest.approx((skymap.prob * weight * psf).sum(), rel=1e-9)
         assert terms.sky_norm[i] == pytest.approx((weight * psf * area).sum() / (psf * area).sum(),
                                                   rel=1e-9)

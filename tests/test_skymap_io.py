@@ -17,7 +17,7 @@ from conftest import shared_path
 from scipy import integrate, stats
 
 from llama.errors import InputError
-from llama.io.skymap import read_skymap, write_skymap
+from llama.io.skymap import read_skymap, skymap_from_bytes, write_skymap
 from llama.io.skymap_geometry import SkyMap, rasterize
 from llama.io.skymap_simulated import simulated_skymap
 
@@ -274,6 +274,40 @@ def test_rejects_bad_map(case: str, tmp_path: Path) -> None:
     message = str(info.value)
     assert path.name in message and fragment in message
     assert "\n" not in message
+
+
+def card_edited(data: bytes, keyword: str, value: bytes) -> bytes:
+    """``data`` with the value of the first FITS card ``keyword`` in the table header replaced
+    byte for byte (values astropy would refuse to write)."""
+    at = data.index(keyword.encode().ljust(8) + b"=", 2880)
+    return data[:at] + (keyword.encode().ljust(8) + b"= " + value).ljust(80)[:80] + data[at + 80:]
+
+
+@pytest.mark.parametrize(
+    "keyword, value, fragment",
+    [
+        ("TFORM1", b"'QQ      '", "sky map"),  # was AttributeError: 'NoneType' ... 'upper'
+        ("TFORM2", b"'QQ      '", "Invalid column format: QQ"),
+        ("NAXIS2", b"abc\xff", "no binary table"),  # an unreadable card: not a table
+        ("NAXIS2", b"9" * 19, "not a readable FITS sky map"),
+        ("NAXIS1", b"48", "row size"),
+        ("ORDERING", b"'NESTED  '", "PROB column"),
+    ],
+)
+def test_hostile_headers_are_one_line_errors(keyword, value, fragment) -> None:
+    data = card_edited(gw_path(SMALL_MOC).read_bytes(), keyword, value)
+    with pytest.raises(InputError) as info:
+        skymap_from_bytes(data, "<alert.json: embedded sky map>")
+    message = str(info.value)
+    assert message.startswith("<alert.json: embedded sky map>: ") and fragment in message, message
+    assert "\n" not in message
+
+
+def test_from_bytes_equals_from_file() -> None:
+    path = gw_path(SMALL_FLAT)
+    from_bytes = skymap_from_bytes(path.read_bytes(), path)
+    from_file = read_skymap(path)
+    assert np.array_equal(from_bytes.prob, from_file.prob) and from_bytes.meta == from_file.meta
 
 
 # --------------------------------------------------------------------------------------------

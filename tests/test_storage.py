@@ -286,3 +286,23 @@ def test_s3_provenance_record(s3_endpoint, tmp_path):
     assert provenance.check(product, inputs, {}) == (True, "up to date")
     atomic_write_bytes(product, b"[]\n")
     assert provenance.check(product, inputs, {}) == (False, "output changed")
+
+
+def test_an_unreachable_object_store_is_one_line(monkeypatch):
+    """A stopped endpoint: connection errors of the backend become one ConfigurationError."""
+    import socket
+
+    from llama.errors import ConfigurationError
+    from llama.io import storage
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    import fsspec.config
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(ConfigurationError, match="object store error"):
+        storage.atomic_write_bytes("s3://nowhere/key.bin", b"data")

@@ -297,6 +297,9 @@ def test_luigi_command_from_any_directory(event_dir, tmp_path):
     done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
     assert done.returncode == 0, done.stderr
     assert f"llama: wrote {event_dir / Significance.filename}" in done.stderr
+    # and the same short summary as `llama significance`
+    assert "llama: neutrinos within +-500 s: 7   odds ratio:" in done.stderr
+    assert "llama: strongest neutrino unknown-run_" in done.stderr
     assert Significance(eventid=EVENT).complete()
     cli_bytes = (event_dir / Significance.filename).read_bytes()
     (event_dir / Significance.filename).unlink()
@@ -310,7 +313,8 @@ def test_missing_input_exits_non_zero(out, neutrinos, tmp_path):
     assert "missing external dependencies" in done.stderr
     ingest("2-Preliminary")  # the VOEvent only gives the sky map's URL
     assert not GwSkymap(eventid=EVENT).complete() and SkymapInfo(eventid=EVENT).complete()
-    build(Significance(eventid=EVENT), status=LuigiStatusCode.MISSING_EXT)
+    # GwSkymap now fetches the URL (online-operation change): without network it fails
+    build(Significance(eventid=EVENT, allow_retracted=False), status=LuigiStatusCode.FAILED)
 
 
 def test_failing_task_exits_non_zero_with_one_line(event_dir, tmp_path):
@@ -424,7 +428,8 @@ def test_luigid_is_used_when_configured(event_dir, tmp_path):
         assert done.returncode == 0, done.stderr
         with urllib.request.urlopen(api, timeout=10) as answer:
             known = json.loads(answer.read())["response"]
-        assert sorted(task["name"] for task in known.values()) == ["NeutrinoList", "SkymapInfo"]
+        assert sorted(task["name"] for task in known.values()) == [
+            "NeutrinoList", "NotRetracted", "SkymapInfo"]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -478,7 +483,7 @@ def test_notice_source_is_complete_and_needs_an_assumed_energy(event_dir, tmp_pa
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
     build(NeutrinoList(eventid=EVENT))
     assert NeutrinoList(eventid=EVENT).complete()
-    assert len(json.loads((event_dir / NeutrinoList.filename).read_text())) == 2
+    assert len(json.loads((event_dir / NeutrinoList.filename).read_text())["triggers"]) == 2
     build(Significance(eventid=EVENT), status=LuigiStatusCode.FAILED)
     monkeypatch.setenv("LLAMA_ASSUMED_ENERGY", "1e4")
     build(Significance(eventid=EVENT))
@@ -543,3 +548,92 @@ def test_cli_and_luigi_task_give_the_same_science(event_dir, tmp_path, monkeypat
         assert task_params["neutrino_background"] == "half"
         # and the settings mattered: the default models give other odds
         assert from_task["odds_ratio"] != default_outputs[task.filename]["odds_ratio"]
+
+
+# ------------------------------------------------------------------------------ issue 7
+
+
+def test_readme_luigi_example_runs_as_written(out, tmp_path):
+    """The README's `One event end to end (Luigi)` commands, verbatim, in a checkout directory
+    beside ../shared/data, to exit 0 (as from a fresh clone in CI)."""
+    from conftest import SHARED_DATA
+
+    shared_path("gw_alerts", "gcn_kafka_json", "MS181101ab-preliminary.json")
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("### One event end to end (Luigi)"):].split("```bash\n", 1)[1]
+    block = block.split("```", 1)[0]
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(SHARED_DATA)
+    (tmp_path / "checkout").mkdir()
+    done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path / "checkout",
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    event_dir = out / "current_run" / EVENT
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert len(output["inputs"]["neutrino_info"]) == 7
+    assert "llama: neutrinos within +-500 s: 7" in done.stderr
+    assert meta(event_dir, NeutrinoList.filename)["complete"] is True
+
+
+def test_source_that_does_not_cover_the_event_fails_in_one_line(event_dir, tmp_path, monkeypatch):
+    """The IC40 release (2008-2009) for an event of 2018: one line naming the span, exit 30,
+    never an endless incomplete list or a silent '0 neutrinos'."""
+    release = shared_path("icecube", "icecube_10year_ps")
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT,
+                         LLAMA_NEUTRINO_SOURCE=str(release))
+    assert done.returncode == 30, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "2008-04-06T09:05:55" in errors[0] and "does not cover the event time" in errors[0]
+    assert not (event_dir / NeutrinoList.filename).exists()
+    assert not (event_dir / Significance.filename).exists()
+
+
+def test_retracted_event_builds_nothing_unless_asked(out, neutrinos, tmp_path):
+    ingest("2-Preliminary", skymap("bayestar"))
+    ingest("5-Retraction")
+    event_dir = out / "current_run" / EVENT
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT)
+    assert done.returncode == 30, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and f"{EVENT} is retracted" in errors[0], done.stderr
+    products = [Distances.filename, NeutrinoList.filename, Significance.filename]
+    assert not [name for name in products if (event_dir / name).exists()]
+    done = luigi_command(tmp_path, "Significance", "--eventid", EVENT, "--allow-retracted")
+    assert done.returncode == 0, done.stderr
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert output["retracted"] is True
+    assert meta(event_dir, Significance.filename)["retracted"] is True
+
+
+def test_o4_shaped_neutrino_list_through_the_tasks(event_dir, tmp_path, monkeypatch):
+    """A source in the exact shape of a real LLAMA O4 file (string run ids, subevent/file null,
+    blinded, complete): read, used, and written back in that format."""
+    stretch = ic40_stretch(parse_event_time(EVENT_GPS)).select(slice(0, 7))  # nothing later
+    records = [{**record, "run": str(137000 + k), "type": "blinded"}
+               for k, record in enumerate(stretch.to_records())]
+    source = tmp_path / "o4.json"
+    source.write_text(json.dumps({"triggers": records, "complete": True}))
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
+    build(Significance(eventid=EVENT))
+    written = json.loads((event_dir / NeutrinoList.filename).read_text())
+    assert set(written) == {"triggers", "complete"} and written["complete"] is True
+    assert [str(r["run"]) for r in written["triggers"]] == [r["run"] for r in records]
+    assert all(r["subevent"] is None and r["file"] is None for r in written["triggers"])
+    assert NeutrinoList(eventid=EVENT).complete()  # the source says it is complete
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert {r["type"] for r in output["inputs"]["neutrino_info"]} == {"blinded"}
+    info = output["inputs"]["gw_skymap_info"]
+    assert (info["graceid"], info["pipeline"], info["skymap_filename"]) == (
+        EVENT, "gstlal", skymap("bayestar").name)
+    assert {r["i3event"] for r in output["single_neutrino"]} == {
+        f"{137000 + k}_{r['event']}" for k, r in enumerate(records)}
+    spans = meta(event_dir, NeutrinoList.filename)["neutrino_source"]["time_span_utc"]
+    assert spans[0].startswith("2018-11-01T22:1")
+
+
+def test_every_output_file_has_the_same_permissions(event_dir):
+    build(ReviewPipeline(eventid=EVENT))
+    modes = {p.name: p.stat().st_mode & 0o777 for p in event_dir.iterdir() if p.is_file()}
+    assert len(set(modes.values())) == 1, modes

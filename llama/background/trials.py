@@ -125,11 +125,14 @@ def _neutrino_list(
 
 @dataclass
 class TrialResults:
-    """Columnar results, one row per trial."""
+    """Columnar results, one row per trial; the p_h terms are NaN for the OPA search."""
 
     odds: np.ndarray
     n_neutrinos: np.ndarray
-    seed: int
+    seed: int | np.random.SeedSequence
+    p_h_s1: np.ndarray
+    p_h_0: np.ndarray
+    p_h_c: np.ndarray
 
     def __len__(self) -> int:
         return self.odds.size
@@ -141,7 +144,7 @@ def run_trials(
     model: odds_mod.SearchModel,
     sample: BackgroundSample,
     n_trials: int,
-    seed: int,
+    seed: int | np.random.SeedSequence,
     search: str = "subthreshold",
     signal_mean: float = 0.0,
     progress: bool | None = None,
@@ -152,6 +155,7 @@ def run_trials(
     rng = np.random.default_rng(seed)
     odds = np.empty(n_trials)
     counts = np.empty(n_trials, np.int64)
+    terms = np.full((3, n_trials), np.nan)
     iterator = range(n_trials)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -161,6 +165,9 @@ def run_trials(
         iterator = tqdm(iterator, desc=f"{search} trials", unit="trial", leave=False)
     for k in iterator:
         neutrinos = generator.trial(rng, skymap, signal_mean)
-        odds[k] = search_function(skymap, neutrinos, trigger, model).odds_ratio
+        result = search_function(skymap, neutrinos, trigger, model)
+        odds[k] = result.odds_ratio
         counts[k] = len(neutrinos)
-    return TrialResults(odds, counts, seed)
+        if search == "subthreshold":
+            terms[:, k] = result.p_h_s1, result.p_h_0, result.p_h_c
+    return TrialResults(odds, counts, seed, *terms)

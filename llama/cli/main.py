@@ -23,8 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build the neutrino background sample from IceCube public-release tables",
     ),
     "populations": ("populations", "background trials and signal injections -> populations.hdf5"),
+    "background": ("background", "background and injection campaigns: run, collate, p-values, DAGs"),
     "skymap-info": ("skymap_info", "create or update an event directory from an LVK alert"),
     "data": ("data", "fetch pinned public data sets (sha256-verified) and list the cache"),
+    "serve": ("serve", "the status page (web): events, product states, plots, health"),
+    "status": ("status", "service health and product states; --check: Nagios plugin (0/1/2)"),
+    "listen": ("listen", "hear GCN notices (VOEvent TCP, Kafka, igwn-alert, a directory)"),
+    "run": ("run", "the daemon: keep every event of a run current, notify once"),
+    "flags": ("flags", "view or set the flags of an event"),
+    "event": ("event", "show an event: flags, notices, products, latency, failures"),
+    "provenance": ("provenance", "how a product was made, the product graph, --verify by recomputing"),
 }
 
 

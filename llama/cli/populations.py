@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run background trials (scrambled neutrino lists from the background model over "
         "the given sky maps) and store their odds as one population of populations.hdf5 "
-        "(SCIENCE.md section 6). With --inject, store signal-injection odds instead.",
+        "(SCIENCE.md section 6). With --inject, signal-injection odds go to their own key "
+        "under injections/, never to the background population a p-value reads.",
     )
     p.add_argument(
         "--skymap",
@@ -33,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="GW sky map (repeatable: trials are shared evenly between maps)",
     )
-    p.add_argument("--snr", type=float, default=12.0, help="network SNR of the simulated trigger")
+    p.add_argument(
+        "--snr",
+        type=float,
+        help="network SNR of the simulated trigger (default: the default_snr setting, 12)",
+    )
     p.add_argument("--p-terrestrial", type=float, default=1.0)
     p.add_argument("--group", choices=["CBC", "Burst"], default="CBC")
     p.add_argument("--instruments", help="comma-separated (default: first sky map's header)")
@@ -65,13 +70,14 @@ def _run(args: argparse.Namespace) -> int:
     from llama.errors import InputError
     from llama.io.populations import write_population
     from llama.io.skymap import read_skymap
-    from llama.science.pvalue import population_key
+    from llama.science.pvalue import injection_key, population_key
     from llama.significance import build_model, load_background_sample, make_trigger
 
     if args.trials < 1:
         raise InputError("--trials must be at least 1")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     settings = settings_from_args(args)
+    snr = args.snr if args.snr is not None else settings.default_snr
     sample = load_background_sample(settings)
     model = build_model(settings, sample)
     skymaps = [read_skymap(path) for path in args.skymap]
@@ -83,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         trigger = make_trigger(
             skymap,
             skymap.meta.get("mjd_obs") or 60000.0,
-            args.snr,
+            snr,
             instruments,
             args.p_terrestrial,
             args.group,
@@ -103,13 +109,17 @@ def _run(args: argparse.Namespace) -> int:
     odds = np.concatenate(odds)
     sensitivity = settings.sensitivity or settings.preset
     key = population_key(args.search, settings.population, sensitivity, instruments)
+    if args.inject:
+        key = injection_key(key, args.inject)
     write_population(
         args.output,
         key,
         odds,
         {
             "seed": args.seed,
-            "snr": args.snr,
+            "snr": snr,
+            "snr_origin": "command line" if args.snr is not None else "[llama] default_snr",
+            "kind": "injections" if args.inject else "background",
             "signal_mean": args.inject,
             "skymaps": ",".join(sm.meta.get("path", "") for sm in skymaps),
             "mean_neutrinos_per_trial": float(np.concatenate(counts).mean()),

@@ -27,12 +27,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--neutrinos",
         required=True,
-        help="neutrino list: LLAMA JSON, IceCube PS release table/dir, IceCat-1 CSV or "
-        "LVK Nu Track Search notice",
+        help="neutrino list: LLAMA JSON, IceCube PS release table/dir, IceCat-1 CSV, "
+        "LVK Nu Track Search notice or IceCube gold/bronze track alert (JSON)",
     )
     p.add_argument(
         "--neutrino-format",
-        choices=["llama", "release", "icecat1", "lvk-notice"],
+        choices=["llama", "release", "icecat1", "lvk-notice", "icecube-alert"],
         help="format of --neutrinos (default: detect)",
     )
     p.add_argument(
@@ -57,15 +57,37 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--distance", type=float, help="override the source distance, Mpc")
     p.add_argument("--far", type=float, help="GW false-alarm rate, Hz (recorded only)")
-    p.add_argument("--graceid", help="GraceDB id (recorded only)")
+    p.add_argument(
+        "--graceid",
+        help="GraceDB id (recorded; default: the ref_ID of an LVK Nu Track Search notice)",
+    )
+    p.add_argument(
+        "--allow-time-mismatch",
+        action="store_true",
+        help="accept an --event-time more than 1 s from the sky map's DATE-OBS or the "
+        "notice's trigger time, and a notice for another event (refused by default)",
+    )
     p.add_argument("-o", "--output", help="write the JSON here (default: stdout summary only)")
     add_model_options(p)
     add_common_options(p)
     return p
 
 
+def _attach_negative_times(argv: list[str]) -> list[str]:
+    """``--event-time -1e3`` -> ``--event-time=-1e3``: argparse takes a value starting with '-'
+    (other than a plain -123 or -1.5) for an option, so a negative time would be a usage error."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--event-time" and arg.startswith("-"):
+            out[-1] = f"--event-time={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(_attach_negative_times(list(argv)))
     setup_logging(args.verbose)
     return run_guarded(PROG, lambda: _run(args))
 
@@ -92,7 +114,9 @@ def _run(args: argparse.Namespace) -> int:
         distance=args.distance,
         source="command line",
     )
-    output = compute(args.search, skymap, neutrinos, facts, settings)
+    output = compute(
+        args.search, skymap, neutrinos, facts, settings, check_times=not args.allow_time_mismatch
+    )
     for line in summary(output):
         print(line)
     if args.output:

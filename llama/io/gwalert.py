@@ -19,13 +19,19 @@ from llama.errors import InputError
 from llama.ids import validate_event_id
 from llama.io.voevent import (
     PACKET_TYPES,
+    SKYMAP_INFO_KEYS,
     checked_far,
+    checked_group,
+    checked_instruments,
     external_coinc_summary,
     gps_time,
+    iso_time,
     normalize_alert_type,
-    optional_float,
+    optional_positive,
+    probabilities,
     read_input_bytes,
-    to_float,
+    shown,
+    text,
 )
 
 AVRO_MAGIC = b"Obj\x01"
@@ -42,11 +48,16 @@ def _decode_avro(data: bytes, source: str) -> Any:
         ) from None
     try:
         records = list(fastavro.reader(io.BytesIO(data)))
-    except (ValueError, EOFError, TypeError, KeyError, IndexError) as err:
+    except Exception as err:  # noqa: BLE001 - any failure of the decoder on hostile bytes
         raise InputError(f"{source}: unreadable Avro alert ({type(err).__name__})") from None
     if len(records) != 1:
         raise InputError(f"{source}: expected one alert in the Avro file, found {len(records)}")
     return records[0]
+
+
+def _no_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity: refuse them (Python's json module accepts them)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def decode_gwalert(data: bytes, source: str = "<gwalert>") -> dict[str, Any]:
@@ -57,7 +68,7 @@ def decode_gwalert(data: bytes, source: str = "<gwalert>") -> dict[str, Any]:
         alert = _decode_avro(data, source)
     else:
         try:
-            alert = json.loads(data)
+            alert = json.loads(data, parse_constant=_no_constant)
         except (ValueError, RecursionError) as err:
             raise InputError(f"{source}: not valid JSON ({err})") from None
     if not isinstance(alert, dict):
@@ -84,76 +95,112 @@ def _field(record: dict[str, Any], key: str, where: str, source: str) -> Any:
         raise InputError(f"{source}: alert lacks {where}{key!r}") from None
 
 
-def _probabilities(value: Any, what: str, source: str) -> dict[str, float]:
-    """A name -> probability map (None or missing -> {})."""
+def _number(value: Any, what: str, source: str) -> Any:
+    """``value`` if it is a JSON number (int or float, not bool) or None, else InputError."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise InputError(f"{source}: {what} {shown(value)} is not a number")
+    return value
+
+
+def _object(value: Any, what: str, source: str) -> dict[str, Any]:
+    """A JSON object (None -> {}), else InputError."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"{source}: event.{what} is not an object")
-    return {k: to_float(v, k, source) for k, v in value.items()}
+        raise InputError(f"{source}: {what} is not an object")
+    return value
+
+
+def _probabilities(value: Any, what: str, source: str) -> dict[str, float]:
+    """A name -> probability map (None or missing -> {}); values JSON numbers in [0, 1]."""
+    values = _object(value, f"event.{what}", source)
+    for name, number in values.items():
+        _number(number, f"event.{what}.{name}", source)
+    return probabilities(values, f"event.{what}", source)
+
+
+def _event_fields(event: dict[str, Any], source: str) -> dict[str, Any]:
+    """The checked skymap_info fields of a non-retraction ``event`` (igwn.gwalert rules)."""
+    for key in ("time", "far", "significant", "instruments", "group", "pipeline"):
+        _field(event, key, "event.", source)
+    if not isinstance(event["significant"], bool):
+        raise InputError(f"{source}: event.significant {shown(event['significant'])} is not bool")
+    event_time = iso_time(event["time"], "event.time", source)
+    skymap = event.get("skymap")
+    if skymap is not None and not isinstance(skymap, str | bytes):
+        raise InputError(f"{source}: event.skymap is neither base64 text nor bytes")
+    return {
+        "event_time_iso": event_time,
+        "event_time_gps": gps_time(event_time, source, "event.time"),
+        "far": checked_far(_number(event["far"], "event.far", source), source),
+        "pipeline": text(event["pipeline"], "event.pipeline", source),
+        "group": checked_group(event["group"], source),
+        "search": text(event.get("search"), "event.search", source, optional=True),
+        "instruments": checked_instruments(event["instruments"], source),
+        "significant": event["significant"],
+        "classification": _probabilities(event.get("classification"), "classification", source),
+        "properties": _probabilities(event.get("properties"), "properties", source),
+        "duration": optional_positive(
+            _number(event.get("duration"), "event.duration", source), "event.duration", source
+        ),
+        "central_frequency": optional_positive(
+            _number(event.get("central_frequency"), "event.central_frequency", source),
+            "event.central_frequency",
+            source,
+        ),
+        "skymap_source": "embedded" if skymap is not None else None,
+    }
+
+
+def _retracted_event() -> dict[str, Any]:
+    """The skymap_info event fields of a Retraction, which carries no event."""
+    unknown = ("event_time_iso", "event_time_gps", "far", "pipeline", "group", "search",
+               "significant", "duration", "central_frequency", "skymap_source")
+    return dict.fromkeys(unknown) | {"instruments": [], "classification": {}, "properties": {}}
 
 
 def gwalert_skymap_info(alert: dict[str, Any], source: str = "<gwalert>") -> dict[str, Any]:
-    """skymap_info (llama.io.voevent.SKYMAP_INFO_KEYS) of an igwn.gwalert record."""
+    """skymap_info (llama.io.voevent.SKYMAP_INFO_KEYS) of an igwn.gwalert record, checked
+    against the igwn.gwalert schema's field types and value ranges; InputError otherwise."""
     try:
         graceid = validate_event_id(_field(alert, "superevent_id", "", source))
     except InputError as err:
         raise InputError(f"{source}: {err}") from None
     alert_type = normalize_alert_type(_field(alert, "alert_type", "", source), source)
+    notice_time = iso_time(_field(alert, "time_created", "", source), "time_created", source)
+    for name, url in _object(alert.get("urls"), "'urls'", source).items():
+        text(url, f"urls.{name}", source, optional=True)
     event = _field(alert, "event", "", source)
     retraction = alert_type == "Retraction"
-    if event is None and not retraction:
-        raise InputError(f"{source}: {alert_type} alert has no event")
-    if event is not None and not isinstance(event, dict):
-        raise InputError(f"{source}: 'event' is not an object")
-    event = event or {}
-    if not retraction:
-        for key in ("time", "far", "instruments", "group", "pipeline"):
-            _field(event, key, "event.", source)
-    event_time = event.get("time")
-    instruments = event.get("instruments") or []
-    if not isinstance(instruments, list) or not all(isinstance(i, str) for i in instruments):
-        raise InputError(f"{source}: event.instruments is not a list of names")
-    external = alert.get("external_coinc")
-    if external is not None and not isinstance(external, dict):
-        raise InputError(f"{source}: 'external_coinc' is not an object")
-    skymap_present = event.get("skymap") is not None
-    return {
+    if retraction and event is not None:
+        raise InputError(f"{source}: a Retraction alert must have event null")
+    if not retraction and not isinstance(event, dict):
+        raise InputError(f"{source}: {alert_type} alert has no event object")
+    external = _object(alert.get("external_coinc"), "'external_coinc'", source)
+    for key in ("time_difference", "time_coincidence_far", "time_sky_position_coincidence_far"):
+        _number(external.get(key), f"external_coinc.{key}", source)
+    combined = external.get("combined_skymap")
+    if combined is not None and not isinstance(combined, str | bytes):
+        raise InputError(f"{source}: external_coinc.combined_skymap is neither text nor bytes")
+    info = {
         "graceid": graceid,
         "alert_type": alert_type,
         "role": role_of(graceid),
         "packet_type": PACKET_TYPES[alert_type],
         "ivorn": None,
-        "notice_time_iso": alert.get("time_created"),
-        "event_time_iso": event_time,
-        "event_time_gps": gps_time(event_time, source) if event_time else None,
-        "far": checked_far(event["far"], source) if "far" in event else None,
-        "pipeline": event.get("pipeline"),
-        "group": event.get("group"),
-        "search": event.get("search"),
-        "instruments": sorted(instruments),
-        "significant": event.get("significant"),
-        "classification": _probabilities(event.get("classification"), "classification", source),
-        "properties": _probabilities(event.get("properties"), "properties", source),
-        "duration": optional_float(event.get("duration"), "duration", source),
-        "central_frequency": optional_float(
-            event.get("central_frequency"), "central_frequency", source
-        ),
+        "notice_time_iso": notice_time,
+        **(_retracted_event() if retraction else _event_fields(event, source)),
         "external_coinc": (
             external_coinc_summary(
-                {
-                    **external,
-                    "combined_skymap_embedded": external.get("combined_skymap") is not None,
-                },
-                source,
+                {**external, "combined_skymap_embedded": combined is not None}, source
             )
             if external
             else None
         ),
         "skymap_url": None,
-        "skymap_source": "embedded" if skymap_present else None,
         "retraction": retraction,
     }
+    return {key: info[key] for key in SKYMAP_INFO_KEYS}
 
 
 def extract_skymap(alert: dict[str, Any], source: str = "<gwalert>") -> bytes | None:

@@ -1,5 +1,7 @@
-"""Neutrino lists: LLAMA JSON, IceCube 10-year point-source release tables, IceCat-1, and
-IceCube "LVK Nu Track Search" GCN notices.
+"""Neutrino lists: LLAMA JSON (the O4 file ``{"triggers": [...], "complete": bool}`` and older
+bare lists), IceCube 10-year point-source release tables, IceCat-1, IceCube "LVK Nu Track
+Search" GCN notices, IceCube gold/bronze track alerts (GCN JSON) and Skymap Scanner results
+(icecube-skyreader).
 
 Every reader returns a :class:`NeutrinoList` (times as UTC MJD in days, angles in deg, energies
 in GeV) and turns every problem with its input into one :class:`~llama.errors.InputError` line
@@ -19,7 +21,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,16 +49,19 @@ R90_PER_SIGMA = containment_radius(0.9)
 
 SECONDS_PER_DAY = 86400.0
 
-FORMATS = ("llama", "release", "icecat1", "lvk-notice")
+FORMATS = ("llama", "release", "icecat1", "lvk-notice", "icecube-alert", "skyscan")
 """Format names accepted by :func:`read_neutrinos`."""
 
 _FLOAT_FIELDS = ("mjd", "ra", "dec", "sigma", "energy", "zenith", "azimuth")
 _INT_FIELDS = ("run", "event")
-_FIELDS = (*_FLOAT_FIELDS, *_INT_FIELDS, "type")
+_ARCHIVAL_FIELDS = ("subevent", "file")
+"""Keys of archival LLAMA lists, null for live events; kept as they are (object arrays)."""
+_FIELDS = (*_FLOAT_FIELDS, *_INT_FIELDS, "type", *_ARCHIVAL_FIELDS)
 _DTYPES = {
     **dict.fromkeys(_FLOAT_FIELDS, np.float64),
     **dict.fromkeys(_INT_FIELDS, np.int64),
     "type": np.str_,
+    **dict.fromkeys(_ARCHIVAL_FIELDS, object),
 }
 _REQUIRED_KEYS = ("mjd", "ra", "dec", "sigma", "energy")
 _MJD_EPOCH = datetime(1858, 11, 17, tzinfo=UTC)
@@ -111,9 +116,19 @@ class NeutrinoList:
     """One of NEUTRINO_TYPES, str."""
     source: str = ""
     """Where the list came from (path or description)."""
+    subevent: np.ndarray | None = None
+    """Archival sub-event id (any JSON value), None for live events and when not given."""
+    file: np.ndarray | None = None
+    """Archival file name (any JSON value), None for live events and when not given."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """What the source says about the list as a whole: ``complete`` (LLAMA list files),
+    ``trigger_time_mjd`` and ``ref_id`` (IceCube notices), ``time_span_mjd`` (archives)."""
 
     def __post_init__(self) -> None:
         where = self.source or "neutrino list"
+        for name in _ARCHIVAL_FIELDS:
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(np.shape(self.mjd), None, dtype=object))
         for name, dtype in _DTYPES.items():
             try:
                 setattr(self, name, np.asarray(getattr(self, name), dtype=dtype))
@@ -156,7 +171,9 @@ class NeutrinoList:
     def select(self, mask_or_index: np.ndarray | slice | Sequence[int]) -> NeutrinoList:
         """The neutrinos picked by a boolean mask, an index array or a slice."""
         return NeutrinoList(
-            **{name: getattr(self, name)[mask_or_index] for name in _FIELDS}, source=self.source
+            **{name: getattr(self, name)[mask_or_index] for name in _FIELDS},
+            source=self.source,
+            meta=dict(self.meta),
         )
 
     def in_window(self, mjd_center: float, half_width_s: float) -> NeutrinoList:
@@ -173,6 +190,8 @@ class NeutrinoList:
             as_objects[unknown] = None
             columns[name] = as_objects.tolist()
         columns["type"] = self.type.tolist()
+        for name in _ARCHIVAL_FIELDS:
+            columns[name] = getattr(self, name).tolist()
         return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
     @classmethod
@@ -226,6 +245,8 @@ def _parse_json(text: str, where: PathLike) -> Any:
         raise InputError(
             f"{where}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
+    except (RecursionError, ValueError) as err:  # nested too deep; an integer of >4300 digits
+        raise InputError(f"{where}: unreadable JSON ({type(err).__name__})") from None
 
 
 # ------------------------------------------------------------------------------- LLAMA JSON
@@ -236,7 +257,14 @@ def _json_column(values: list[Any], name: str, where: PathLike) -> np.ndarray:
     if name == "type":
         bad = [i for i, v in enumerate(values) if v is not None and not isinstance(v, str)]
         kind = "a string"
-    elif name in _INT_FIELDS:
+    elif name in _ARCHIVAL_FIELDS:  # any JSON value, kept as it is
+        kept = np.empty(len(values), dtype=object)
+        kept[:] = [None] * len(values)
+        for i, value in enumerate(values):
+            kept[i] = value
+        return kept
+    elif name in _INT_FIELDS:  # real O4 files write run as a string ("137892")
+        values = [int(v) if isinstance(v, str) and v.strip().isdigit() else v for v in values]
         bad = [i for i, v in enumerate(values) if not (v is None or _is_integral(v))]
         kind = "an integer"
     else:
@@ -258,15 +286,21 @@ def _json_column(values: list[Any], name: str, where: PathLike) -> np.ndarray:
 
 def _is_integral(value: Any) -> bool:
     return (
-        isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+        and abs(value) < 2**63  # fits the int64 column
     )
 
 
 def _llama_columns(data: Any, where: PathLike) -> dict[str, list[Any]]:
-    """Column lists from the records form, the ``{"neutrinos": [...]}`` wrapper or the
-    dict-of-columns form; optional keys are filled with None."""
-    if isinstance(data, dict) and "neutrinos" in data:
-        data = data["neutrinos"]
+    """Column lists from the records form, the ``{"triggers": [...], "complete": bool}`` and
+    ``{"neutrinos": [...]}`` wrappers or the dict-of-columns form; optional keys are filled with
+    None."""
+    for wrapper in ("triggers", "neutrinos"):
+        if isinstance(data, dict) and wrapper in data:
+            data = data[wrapper]
+            break
     if isinstance(data, list):
         for i, record in enumerate(data):
             if not isinstance(record, dict):
@@ -293,31 +327,45 @@ def _llama_columns(data: Any, where: PathLike) -> dict[str, list[Any]]:
 
 
 def _llama_from_data(data: Any, where: PathLike) -> NeutrinoList:
+    complete = data.get("complete") if isinstance(data, dict) and "triggers" in data else None
+    if complete is not None and not isinstance(complete, bool):
+        raise InputError(f"{where}: 'complete' is not true or false (got {complete!r:.40})")
     columns = {
         name: _json_column(values, name, where)
         for name, values in _llama_columns(data, where).items()
     }
     zenith, dec = columns["zenith"], columns["dec"]
     columns["zenith"] = np.where(np.isnan(zenith), 90.0 + dec, zenith)
-    return NeutrinoList(**columns, source=str(where))
+    meta = {} if complete is None else {"complete": complete}
+    return NeutrinoList(**columns, source=str(where), meta=meta)
 
 
 def read_llama_json(path: PathLike) -> NeutrinoList:
-    """Read a LLAMA JSON neutrino list (records, ``{"neutrinos": [...]}`` or dict of columns).
+    """Read a LLAMA JSON neutrino list: the LLAMA O4 file ``{"triggers": [...], "complete":
+    bool}`` (``complete`` goes to ``meta``), the older bare list of the same dicts,
+    ``{"neutrinos": [...]}`` or a dict of columns.
 
     Required keys: mjd, ra, dec, sigma, energy (energy may be null); optional: zenith (default
-    90 + dec), azimuth, run, event (default unknown), type (default 'unspecified').
+    90 + dec), azimuth, run, event (default unknown; run may be a string of digits, as in real
+    O4 files), type (default 'unspecified'), and the archival keys subevent and file (kept as
+    they are, null for live events).
     """
     return _llama_from_data(_parse_json(_read_text(path), path), path)
 
 
-def write_llama_json(nlist: NeutrinoList, path: PathLike) -> None:
-    """Write ``nlist`` as LLAMA JSON records (sorted keys, indent 2), atomically; the bytes are
-    a function of the list only."""
+def write_llama_json(nlist: NeutrinoList, path: PathLike, complete: bool = False) -> None:
+    """Write ``nlist`` as the LLAMA neutrino list file ``{"triggers": [records], "complete":
+    complete}`` (sorted keys, indent 2), atomically; the bytes are a function of the list and
+    ``complete`` only."""
     try:
-        atomic_write_text(path, json_text(nlist.to_records()))
+        atomic_write_text(path, llama_json_text(nlist, complete))
     except OSError as err:
         raise InputError(f"{path}: cannot write: {error_text(err)}") from None
+
+
+def llama_json_text(nlist: NeutrinoList, complete: bool) -> str:
+    """The text of the LLAMA neutrino list file of ``nlist`` (see :func:`write_llama_json`)."""
+    return json_text({"triggers": nlist.to_records(), "complete": bool(complete)})
 
 
 # ------------------------------------------------------------ IceCube 10-year release tables
@@ -394,6 +442,8 @@ class ReleaseCatalog:
         self.files = release_event_files(source)
         events = NeutrinoList.concatenate(_read_release_file(path) for path in self.files)
         self.events = events.select(np.argsort(events.mjd, kind="stable"))
+        if len(self.events):
+            self.events.meta["time_span_mjd"] = [self.events.mjd[0], self.events.mjd[-1]]
 
     def __len__(self) -> int:
         return len(self.events)
@@ -576,7 +626,9 @@ def _notice_from_data(data: Any, where: PathLike) -> NeutrinoList:
     cols = list(zip(*rows, strict=True)) if rows else [()] * 6
     dt, ra, dec, sigma = (np.array(col, dtype=np.float64) for col in cols[:4])
     n = len(rows)
+    ref_id = data.get("ref_ID", data.get("ref_id"))
     return NeutrinoList(
+        meta={"trigger_time_mjd": day + seconds / SECONDS_PER_DAY, "ref_id": ref_id},
         mjd=day + (seconds + dt) / SECONDS_PER_DAY,
         ra=ra,
         dec=dec,
@@ -603,6 +655,113 @@ def read_lvk_nu_track_search(path: PathLike) -> NeutrinoList:
     return _notice_from_data(_parse_json(_read_text(path), path), path)
 
 
+# ------------------------------------------------- IceCube gold/bronze track alerts (GCN)
+
+TEV = 1000.0
+"""GeV per TeV: the gold/bronze alert's ``nu_energy`` is in TeV, as IceCube's alerts quote it."""
+
+
+def _is_track_alert(data: Any) -> bool:
+    return isinstance(data, dict) and (
+        "single_neutrino_alerts" in str(data.get("$schema", ""))
+        or ("nu_energy" in data and "trigger_time" in data)
+    )
+
+
+def _track_alert_from_data(data: Any, where: PathLike) -> NeutrinoList:
+    if not _is_track_alert(data):
+        raise InputError(f"{where}: not an IceCube gold/bronze track alert")
+    day, seconds = _iso_to_mjd(data.get("trigger_time"), where)
+    r90 = _number(data.get("ra_dec_error"), f"{where}: ra_dec_error")
+    containment = _number(data.get("containment_probability", 0.9), f"{where}: containment_probability")
+    if not 0 < containment < 1:
+        raise InputError(f"{where}: containment_probability must be in (0, 1) (got {containment})")
+    run, event = _parse_event_id(data.get("id"), str(where))
+    energy = data.get("nu_energy")
+    dec = _number(data.get("dec"), f"{where}: dec")
+    return NeutrinoList(
+        mjd=[day + seconds / SECONDS_PER_DAY],
+        ra=[_number(data.get("ra"), f"{where}: ra")],
+        dec=[dec],
+        sigma=[r90 / containment_radius(containment)],
+        energy=[np.nan if energy is None else _number(energy, f"{where}: nu_energy") * TEV],
+        zenith=[90.0 + dec],
+        azimuth=[np.nan],
+        run=[run],
+        event=[event],
+        type=["observation"],
+        source=str(where),
+    )
+
+
+def read_icecube_track_alert(path: PathLike) -> NeutrinoList:
+    """Read the one neutrino of an IceCube gold/bronze track alert (GCN Kafka JSON,
+    ``gcn.notices.icecube.gold_bronze_track_alerts``).
+
+    mjd = trigger_time (UTC); sigma = ra_dec_error (90% radius, deg) / 2.145966 (rescaled if
+    containment_probability is not 0.9); energy = nu_energy x 1000 (TeV -> GeV); run/event from
+    id 'RUN_EVENT'; zenith 90 + dec; type 'observation'.
+    """
+    return _track_alert_from_data(_parse_json(_read_text(path), path), path)
+
+
+# ------------------------------------------------------- Skymap Scanner results (skyreader)
+
+#: Delta(-ln L) of the 90% region for 2 parameters by Wilks' theorem (chi2_2(0.9) / 2).
+WILKS_90 = 2.302585092994046
+
+
+def _is_skyscan(data: Any) -> bool:
+    return isinstance(data, dict) and any(str(key).startswith("nside-") for key in data)
+
+
+def read_skyscan(path: PathLike) -> NeutrinoList:
+    """The neutrino of an IceCube Skymap Scanner result (SkyScanResult JSON or npz, read with
+    icecube-skyreader, the ``[skyreader]`` extra).
+
+    Position = the best-fit pixel (skyreader ``best_dir``); mjd, run, event from the result's
+    metadata; energy = E_tot of the best-fit pixel (GeV; NaN when absent); sigma from the area
+    A of the finest scanned pixels with Delta(-ln L) < 2.3026 (Wilks, 90%, not calibrated):
+    r90 = sqrt(A / pi), sigma = r90 / 2.145966 (at least one pixel's worth). type 'observation'.
+    """
+    try:
+        from skyreader import SkyScanResult
+    except ImportError:
+        raise InputError(
+            f"{path}: reading Skymap Scanner results needs icecube-skyreader: "
+            "pip install 'llama[skyreader]'"
+        ) from None
+    reader = SkyScanResult.read_npz if str(path).endswith(".npz") else SkyScanResult.read_json
+    try:
+        scan = reader(str(path))
+        best = scan.best_fit
+        metadata = dict(best.dtype.metadata or {})
+        ra, dec = (math.degrees(float(angle)) for angle in scan.best_dir)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise InputError(f"{path}: not a readable Skymap Scanner result: {error_text(err)}") from None
+    if metadata.get("mjd") is None:
+        raise InputError(f"{path}: Skymap Scanner result without event metadata (no mjd)")
+    finest = max(scan.result, key=lambda key: int(str(key).split("-")[1]))
+    pixels = scan.result[finest]
+    nside = int(str(finest).split("-")[1])
+    inside = max(int(np.count_nonzero(pixels["llh"] - scan.min_llh < WILKS_90)), 1)
+    area_deg2 = inside * 4.0 * math.pi / (12 * nside**2) * (180.0 / math.pi) ** 2
+    energy = float(best["E_tot"]) if "E_tot" in (best.dtype.names or ()) else math.nan
+    return NeutrinoList(
+        mjd=[float(metadata["mjd"])],
+        ra=[ra % 360.0],
+        dec=[dec],
+        sigma=[math.sqrt(area_deg2 / math.pi) / R90_PER_SIGMA],
+        energy=[energy if energy > 0 else math.nan],
+        zenith=[90.0 + dec],
+        azimuth=[math.nan],
+        run=[int(metadata.get("run_id", -1))],
+        event=[int(metadata.get("event_id", -1))],
+        type=["observation"],
+        source=str(path),
+    )
+
+
 # ---------------------------------------------------------------------------- any of them
 
 _READERS = {
@@ -610,6 +769,8 @@ _READERS = {
     "release": read_release_events,
     "icecat1": read_icecat1,
     "lvk-notice": read_lvk_nu_track_search,
+    "icecube-alert": read_icecube_track_alert,
+    "skyscan": read_skyscan,
 }
 
 
@@ -617,13 +778,19 @@ def detect_format(path: PathLike) -> str:
     """The :data:`FORMATS` name of the neutrino file ``path``, judged by its content."""
     if Path(path).is_dir():
         return "release"
+    if str(path).endswith(".npz"):
+        return "skyscan"
     text = _read_text(path)
     if text.lstrip()[:1] in ("{", "["):
         data = _parse_json(text, path)
         if _is_lvk_notice(data):
             return "lvk-notice"
+        if _is_track_alert(data):
+            return "icecube-alert"
+        if _is_skyscan(data):
+            return "skyscan"
         if isinstance(data, list) or (
-            isinstance(data, dict) and ("neutrinos" in data or "mjd" in data)
+            isinstance(data, dict) and ("triggers" in data or "neutrinos" in data or "mjd" in data)
         ):
             return "llama"
     else:
@@ -634,7 +801,8 @@ def detect_format(path: PathLike) -> str:
             return "icecat1"
     raise InputError(
         f"{path}: unrecognised neutrino file (expected LLAMA JSON, an IceCube LVK Nu Track Search"
-        " notice, an IceCat-1 CSV or an IceCube 10-year release table)"
+        " notice, an IceCube gold/bronze track alert, a Skymap Scanner result, an IceCat-1 CSV or"
+        " an IceCube 10-year release table)"
     )
 
 

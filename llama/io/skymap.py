@@ -60,12 +60,29 @@ def read_skymap(path: str | os.PathLike) -> SkyMap:
     """
     path = Path(path)
     try:
-        return _read(path)
-    except InputError:
-        raise
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, IndexError) as err:
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    return skymap_from_bytes(raw, path)
+
+
+def skymap_from_bytes(raw: bytes, source: str | os.PathLike) -> SkyMap:
+    """Read and check a sky map from the bytes of a FITS file (gzipped or not), e.g. one
+    embedded in an alert; ``source`` names it in errors and becomes ``meta['path']``.
+
+    Checks everything :func:`read_skymap` does: a readable FITS table, consistent header
+    (ORDERING, NSIDE or UNIQ indices, row size, distance layers), finite non-negative
+    probabilities summing to 1. Raises InputError (one line naming ``source``) otherwise.
+    """
+    path = Path(source)
+    try:
+        return _read(path, raw)
+    except InputError:
+        raise
+    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, IndexError,
+            AttributeError, OverflowError, MemoryError, fits.VerifyError) as err:
         raise _input_error(
             path, f"not a readable FITS sky map ({type(err).__name__}: {err})"
         ) from None
@@ -76,8 +93,7 @@ def _input_error(path: Path, what: str) -> InputError:
     return InputError(" ".join(f"{path}: {what}".split()))
 
 
-def _read(path: Path) -> SkyMap:
-    raw = path.read_bytes()
+def _read(path: Path, raw: bytes) -> SkyMap:
     data = _gunzip(path, raw) if raw[:2] == b"\x1f\x8b" else raw
     if not data.startswith(b"SIMPLE  ="):
         raise _input_error(path, "not a FITS file (it does not start with a SIMPLE card)")

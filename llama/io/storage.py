@@ -27,10 +27,11 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from llama.errors import ConfigurationError
+from llama.errors import ConfigurationError, LlamaError
 
 try:  # POSIX; elsewhere temporaries are judged by age alone
     import fcntl
@@ -117,6 +118,21 @@ def _filesystem(location: Location) -> tuple[Any, str]:
         raise ConfigurationError(f"{location}: unsupported storage URL: {err}") from None
 
 
+@contextmanager
+def _remote_errors(location: Location) -> Iterator[None]:
+    """Turn an object store's own exceptions (botocore, aiohttp, ...) into one-line errors;
+    a missing file stays FileNotFoundError, llama's own errors pass through."""
+    try:
+        yield
+    except (FileNotFoundError, FileExistsError, LlamaError):
+        raise
+    except Exception as err:  # noqa: BLE001 - every backend has its own exception types
+        first = (str(err).splitlines() or [""])[0]
+        raise ConfigurationError(
+            f"{location}: object store error ({type(err).__name__}: {first})"
+        ) from None
+
+
 # --------------------------------------------------------------------------------- reading
 
 
@@ -126,8 +142,9 @@ def exists(location: Location) -> bool:
     if path is not None:
         return path.exists()
     fs, inner = _filesystem(location)
-    fs.invalidate_cache(inner)  # another process may have written it meanwhile
-    return bool(fs.exists(inner))
+    with _remote_errors(location):
+        fs.invalidate_cache(inner)  # another process may have written it meanwhile
+        return bool(fs.exists(inner))
 
 
 def size(location: Location) -> int:
@@ -136,8 +153,9 @@ def size(location: Location) -> int:
     if path is not None:
         return path.stat().st_size
     fs, inner = _filesystem(location)
-    fs.invalidate_cache(inner)
-    return int(fs.size(inner))
+    with _remote_errors(location):
+        fs.invalidate_cache(inner)
+        return int(fs.size(inner))
 
 
 def read_bytes(location: Location) -> bytes:
@@ -146,7 +164,8 @@ def read_bytes(location: Location) -> bytes:
     if path is not None:
         return path.read_bytes()
     fs, inner = _filesystem(location)
-    return fs.cat_file(inner)
+    with _remote_errors(location):
+        return fs.cat_file(inner)
 
 
 def sha256_file(location: Location) -> str:
@@ -163,7 +182,8 @@ def _chunks(location: Location) -> Iterator[bytes]:
         handle = open(path, "rb")
     else:
         fs, inner = _filesystem(location)
-        handle = fs.open(inner, "rb")
+        with _remote_errors(location):
+            handle = fs.open(inner, "rb")
     with handle:
         while chunk := handle.read(_CHUNK):
             yield chunk
@@ -319,18 +339,19 @@ def _put_remote(target: Location, write: Callable[[BinaryIO], object], *, overwr
     import tempfile
 
     fs, inner = _filesystem(target)
-    if not overwrite:
+    with _remote_errors(target):
+        if not overwrite:
+            fs.invalidate_cache(inner)
+            if fs.exists(inner):
+                raise FileExistsError(f"{target}: exists")
+        fd, tmp = tempfile.mkstemp(prefix=".llama-upload.", suffix=".tmp")
+        try:
+            with open(fd, "wb") as handle:
+                write(handle)
+            fs.put_file(tmp, inner)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         fs.invalidate_cache(inner)
-        if fs.exists(inner):
-            raise FileExistsError(f"{target}: exists")
-    fd, tmp = tempfile.mkstemp(prefix=".llama-upload.", suffix=".tmp")
-    try:
-        with open(fd, "wb") as handle:
-            write(handle)
-        fs.put_file(tmp, inner)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    fs.invalidate_cache(inner)
     return str(target)
 
 

@@ -8,6 +8,8 @@ source and what is wrong.
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -81,31 +83,68 @@ _VOEVENT_EXTERNAL = {
 _O2_PROPERTIES = {"ProbHasNS": "HasNS", "ProbHasRemnant": "HasRemnant"}
 
 
+#: Detector names an LVK notice may list (LIGO Hanford/Livingston/India, Virgo, KAGRA, GEO).
+KNOWN_INSTRUMENTS = ("G1", "H1", "H2", "I1", "K1", "L1", "V1")
+GROUPS = ("CBC", "Burst")
+#: Plausible event and notice times, GPS seconds: the GPS epoch (1980-01-06) to 2100-01-01.
+GPS_RANGE = (0.0, 3786480018.0)
+MAX_TEXT_LENGTH = 1000
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z?",
+    re.ASCII,
+)
+_NOTICE_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
+_PACKET_TYPE = re.compile(r"[0-9]{1,4}", re.ASCII)
+_SIGNIFICANT = {"": None, "0": False, "1": True, "false": False, "true": True}
+
+
+def shown(value: Any) -> str:
+    """A short, single-line rendering of a (possibly hostile) value."""
+    text = repr(value)
+    return text[:60] + ("..." if len(text) > 60 else "")
+
+
 def normalize_alert_type(value: Any, source: str) -> str:
     """'EARLY_WARNING', 'EarlyWarning', 'PRELIMINARY', ... -> an ALERT_TYPES spelling."""
-    key = str(value).replace("_", "").replace(" ", "").upper()
-    for alert_type in ALERT_TYPES:
-        if alert_type.upper() == key:
-            return alert_type
-    raise InputError(f"{source}: unknown alert type {value!r}")
+    if isinstance(value, str) and len(value) <= 40:
+        key = value.replace("_", "").replace(" ", "").upper()
+        for alert_type in ALERT_TYPES:
+            if alert_type.upper() == key:
+                return alert_type
+    raise InputError(f"{source}: unknown alert type {shown(value)}")
 
 
-def gps_time(iso: str, source: str) -> float:
-    """GPS seconds of a UTC ISO 8601 time string."""
+def iso_time(value: Any, what: str, source: str) -> str:
+    """``value`` if it is a plausible UTC ISO 8601 time string (GPS_RANGE), else InputError."""
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+        raise InputError(f"{source}: {what} {shown(value)} is not an ISO 8601 UTC time")
+    gps_time(value, source, what)
+    return value
+
+
+def gps_time(iso: str, source: str, what: str = "event time") -> float:
+    """GPS seconds of a UTC ISO 8601 time string, within GPS_RANGE."""
     try:
-        return float(Time(iso, scale="utc").gps)
-    except ValueError:
-        raise InputError(f"{source}: event time {iso!r} is not an ISO 8601 time") from None
+        with warnings.catch_warnings():  # erfa's "dubious year": the range check below says it
+            warnings.simplefilter("ignore")
+            gps = float(Time(iso.rstrip("Z"), scale="utc").gps)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"{source}: {what} {shown(iso)} is not an ISO 8601 time") from None
+    if not GPS_RANGE[0] <= gps <= GPS_RANGE[1]:
+        raise InputError(f"{source}: {what} {iso} is not between 1980 and 2100")
+    return gps
 
 
 def to_float(value: Any, what: str, source: str) -> float:
-    """``float(value)``, or a one-line InputError naming ``what``."""
+    """``float(value)`` if finite (bools refused), or a one-line InputError naming ``what``."""
+    if isinstance(value, bool):
+        raise InputError(f"{source}: {what} value {value!r} is not a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: {what} value {value!r} is not a number") from None
-    if math.isnan(number):
-        raise InputError(f"{source}: {what} is NaN")
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{source}: {what} value {shown(value)} is not a number") from None
+    if not math.isfinite(number):
+        raise InputError(f"{source}: {what} is {number} (not finite)")
     return number
 
 
@@ -114,22 +153,77 @@ def optional_float(value: Any, what: str, source: str) -> float | None:
     return None if value is None else to_float(value, what, source)
 
 
+def optional_positive(value: Any, what: str, source: str) -> float | None:
+    """None, or a finite number > 0 (a duration in s, a frequency in Hz)."""
+    number = optional_float(value, what, source)
+    if number is not None and number <= 0:
+        raise InputError(f"{source}: {what} {number!r} is not positive")
+    return number
+
+
 def checked_far(value: Any, source: str) -> float:
-    """A false-alarm rate: a finite, non-negative number (Hz)."""
+    """A false-alarm rate: a finite, positive number (Hz)."""
     far = to_float(value, "FAR", source)
-    if not 0.0 <= far < math.inf:
-        raise InputError(f"{source}: FAR {far!r} Hz is not a finite non-negative rate")
+    if far <= 0.0:
+        raise InputError(f"{source}: FAR {far!r} Hz is not a finite positive rate")
     return far
 
 
+def probabilities(values: dict[str, Any], what: str, source: str) -> dict[str, float]:
+    """A name -> probability map: every value a finite number in [0, 1]."""
+    checked = {}
+    for name, value in values.items():
+        number = to_float(value, f"{what}.{name}", source)
+        if not 0.0 <= number <= 1.0:
+            raise InputError(f"{source}: {what}.{name} = {number!r} is not a probability in [0, 1]")
+        checked[text(name, f"{what} name", source)] = number
+    return checked
+
+
+def text(value: Any, what: str, source: str, optional: bool = False) -> str | None:
+    """A short string of printable characters (None passes when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_LENGTH:
+        raise InputError(f"{source}: {what} {shown(value)} is not a short non-empty string")
+    if not value.isprintable():
+        raise InputError(f"{source}: {what} {shown(value)} contains control characters")
+    return value
+
+
+def checked_group(value: Any, source: str) -> str:
+    """The analysis group: 'CBC' or 'Burst'."""
+    if value not in GROUPS:
+        raise InputError(f"{source}: group {shown(value)} is not CBC or Burst")
+    return value
+
+
+def checked_instruments(names: Any, source: str) -> list[str]:
+    """A non-empty list of distinct known detector names (KNOWN_INSTRUMENTS), sorted."""
+    if not isinstance(names, list) or not names:
+        raise InputError(f"{source}: instruments {shown(names)} is not a non-empty list")
+    unknown = [n for n in names if not isinstance(n, str) or n not in KNOWN_INSTRUMENTS]
+    if unknown:
+        raise InputError(f"{source}: unknown instrument {shown(unknown[0])}")
+    if len(set(names)) != len(names):
+        raise InputError(f"{source}: instruments {shown(names)} repeat a detector")
+    return sorted(names)
+
+
 def external_coinc_summary(values: dict[str, Any], source: str) -> dict[str, Any]:
-    """Normalise a RAVEN external-coincidence block to EXTERNAL_COINC_KEYS."""
+    """Normalise and check a RAVEN external-coincidence block (EXTERNAL_COINC_KEYS)."""
     summary = {key: values.get(key) for key in EXTERNAL_COINC_KEYS}
     for key in ("time_difference", "time_coincidence_far", "time_sky_position_coincidence_far"):
-        if summary[key] is not None:
-            summary[key] = to_float(summary[key], key, source)
-    if summary["gcn_notice_id"] is not None and str(summary["gcn_notice_id"]).isdigit():
-        summary["gcn_notice_id"] = int(summary["gcn_notice_id"])
+        summary[key] = optional_float(summary[key], f"external_coinc.{key}", source)
+    for key in ("ivorn", "observatory", "search", "combined_skymap_url"):
+        summary[key] = text(summary[key], f"external_coinc.{key}", source, optional=True)
+    notice_id = summary["gcn_notice_id"]
+    if isinstance(notice_id, str) and _NOTICE_ID.fullmatch(notice_id):
+        summary["gcn_notice_id"] = int(notice_id)
+    elif notice_id is not None and (
+        isinstance(notice_id, bool) or not isinstance(notice_id, int) or notice_id.bit_length() > 64
+    ):
+        raise InputError(f"{source}: external_coinc.gcn_notice_id {shown(notice_id)} is not an id")
     summary["combined_skymap_embedded"] = bool(summary["combined_skymap_embedded"])
     return summary
 
@@ -170,6 +264,8 @@ def _parse_xml(data: bytes, source: str) -> Element:
         raise InputError(f"{source}: refused unsafe XML ({type(err).__name__})") from None
     except SafeET.ParseError as err:
         raise InputError(f"{source}: not well-formed XML ({err})") from None
+    except (LookupError, ValueError, RecursionError) as err:  # unknown encoding, bad bytes
+        raise InputError(f"{source}: unreadable XML ({type(err).__name__}: {err})") from None
 
 
 def parse_voevent(data: bytes, source: str = "<voevent>") -> dict[str, Any]:
@@ -182,15 +278,15 @@ def parse_voevent(data: bytes, source: str = "<voevent>") -> dict[str, Any]:
     if "GraceID" not in params or "AlertType" not in params:
         raise InputError(f"{source}: not an LVK gravitational-wave notice (no GraceID/AlertType)")
     packet_type = params.get("Packet_Type", "")
-    if not packet_type.isdigit() or int(packet_type) not in PACKET_TYPES.values():
-        raise InputError(f"{source}: not an LVK notice (Packet_Type {packet_type!r})")
+    if not _PACKET_TYPE.fullmatch(packet_type) or int(packet_type) not in PACKET_TYPES.values():
+        raise InputError(f"{source}: not an LVK notice (Packet_Type {shown(packet_type)})")
     try:
         graceid = validate_event_id(params["GraceID"])
     except InputError as err:
         raise InputError(f"{source}: {err}") from None
     role = root.get("role")
     if role not in ROLES:
-        raise InputError(f"{source}: VOEvent role {role!r} is not 'test' or 'observation'")
+        raise InputError(f"{source}: VOEvent role {shown(role)} is not 'test' or 'observation'")
     groups = {
         g.get("type") or g.get("name"): _param_values(g) for g in what if _local(g.tag) == "Group"
     }
@@ -202,6 +298,11 @@ def parse_voevent(data: bytes, source: str = "<voevent>") -> dict[str, Any]:
         missing = [k for k in ("FAR", "Group", "Pipeline", "Instruments") if k not in params]
         if missing or event_time is None:
             raise InputError(f"{source}: notice lacks {', '.join(missing or ['ISOTime'])}")
+    notice_time = _text(_find(root, "Who", "Date"))
+    instruments = [i.strip() for i in params.get("Instruments", "").split(",") if i.strip()]
+    significant = params.get("Significant", "").lower()
+    if significant not in _SIGNIFICANT:
+        raise InputError(f"{source}: Significant {shown(significant)} is not 0 or 1")
 
     properties = {_O2_PROPERTIES[k]: v for k, v in params.items() if k in _O2_PROPERTIES}
     properties |= groups.get("Properties", {})
@@ -213,26 +314,20 @@ def parse_voevent(data: bytes, source: str = "<voevent>") -> dict[str, Any]:
         "alert_type": alert_type,
         "role": role,
         "packet_type": int(packet_type),
-        "ivorn": root.get("ivorn"),
-        "notice_time_iso": _text(_find(root, "Who", "Date")),
-        "event_time_iso": event_time,
+        "ivorn": text(root.get("ivorn"), "ivorn", source, optional=True),
+        "notice_time_iso": notice_time and iso_time(notice_time, "notice time (Who/Date)", source),
+        "event_time_iso": event_time and iso_time(event_time, "event time (ISOTime)", source),
         "event_time_gps": gps_time(event_time, source) if event_time else None,
         "far": checked_far(params["FAR"], source) if "FAR" in params else None,
-        "pipeline": params.get("Pipeline"),
-        "group": params.get("Group"),
-        "search": params.get("Search"),
-        "instruments": sorted(
-            i.strip() for i in params.get("Instruments", "").split(",") if i.strip()
-        ),
-        "significant": bool(int(params["Significant"]))
-        if params.get("Significant", "").isdigit()
-        else None,
-        "classification": {
-            k: to_float(v, k, source) for k, v in groups.get("Classification", {}).items()
-        },
-        "properties": {k: to_float(v, k, source) for k, v in properties.items()},
-        "duration": optional_float(params.get("Duration"), "Duration", source),
-        "central_frequency": optional_float(frequency, "frequency", source),
+        "pipeline": text(params.get("Pipeline"), "Pipeline", source, optional=True),
+        "group": checked_group(params["Group"], source) if "Group" in params else None,
+        "search": text(params.get("Search"), "Search", source, optional=True),
+        "instruments": checked_instruments(instruments, source) if not retraction else [],
+        "significant": _SIGNIFICANT[significant],
+        "classification": probabilities(groups.get("Classification", {}), "Classification", source),
+        "properties": probabilities(properties, "Properties", source),
+        "duration": optional_positive(params.get("Duration"), "Duration", source),
+        "central_frequency": optional_positive(frequency, "frequency", source),
         "external_coinc": (
             external_coinc_summary(
                 {_VOEVENT_EXTERNAL[k]: v for k, v in external.items() if k in _VOEVENT_EXTERNAL},
@@ -241,7 +336,7 @@ def parse_voevent(data: bytes, source: str = "<voevent>") -> dict[str, Any]:
             if external
             else None
         ),
-        "skymap_url": skymap_url,
+        "skymap_url": text(skymap_url, "skymap_fits", source, optional=True),
         "skymap_source": "url" if skymap_url else None,
         "retraction": retraction,
     }

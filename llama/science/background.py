@@ -61,6 +61,13 @@ class NeutrinoBackgroundDensity:
             description=sample.meta.get("description", "") if sample.meta else "",
         )
 
+    def energy_range(self, theta: float) -> tuple[float, float]:
+        """(min, max) background energy (GeV) within the initial delta_omega of zenith theta
+        (deg); the whole sample's range when that band is empty."""
+        band = self._band(theta, self.delta_omega)
+        band = band if band.size else self.energy
+        return float(band.min()), float(band.max())
+
     def _band(self, theta: float, half_width: float) -> np.ndarray:
         """Energies of background events with |theta_bg - theta| < half_width."""
         lo = np.searchsorted(self.zenith, theta - half_width, side="right")
@@ -78,10 +85,11 @@ class NeutrinoBackgroundDensity:
                 break
             d_omega *= WIDEN_FACTOR
             d_e *= WIDEN_FACTOR
+            # a full decade toward the median, never shortened to stop at it (SCIENCE.md 3)
             if energy > self.median_energy:
-                energy = max(energy / 10.0, self.median_energy)
+                energy /= 10.0
             elif energy < self.median_energy:
-                energy = min(energy * 10.0, self.median_energy)
+                energy *= 10.0
             band = self._band(theta, d_omega)
             count = int(np.count_nonzero(np.abs(band - energy) < d_e * energy))
         else:

@@ -25,6 +25,9 @@ from numpy.typing import ArrayLike
 
 from llama.errors import InputError
 
+EDGE_EPSILON_DEG = 1e-9
+"""Offset (deg) from a band edge that tells the bands on either side apart."""
+
 
 class EnergyAngleWeight:
     """A(eps, theta) in GeV^-1, tabulated in declination bands."""
@@ -35,6 +38,31 @@ class EnergyAngleWeight:
     def band(self, dec_deg: np.ndarray) -> np.ndarray:
         """Band index of each declination (deg)."""
         raise NotImplementedError
+
+    @property
+    def band_edges_dec(self) -> np.ndarray:
+        """Declinations (deg, ascending) where the band changes."""
+        raise NotImplementedError
+
+    def pixel_bands(
+        self, dec_deg: np.ndarray, area_sr: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(band below, band above, area share below) of the nearest band edge for pixels
+        centred at dec (deg) with the given areas (sr).
+
+        A pixel (taken as a square of side sqrt(area)) that straddles an edge is shared between
+        the two bands in proportion to its height on each side, so that a sky sum of A over
+        coarse pixels agrees with the same sum over a fine grid; a pixel clear of every edge has
+        share 1 or 0 and gets the band of its centre.
+        """
+        dec = np.asarray(dec_deg, float)
+        edges = self.band_edges_dec
+        k = np.clip(np.searchsorted(edges, dec), 1, edges.size - 1)
+        lower, upper = edges[k - 1], edges[k]
+        edge = np.where(dec - lower < upper - dec, lower, upper)
+        half_height = np.degrees(np.sqrt(np.asarray(area_sr, float))) / 2.0
+        share = np.clip(0.5 + (edge - dec) / (2.0 * half_height), 0.0, 1.0)
+        return self.band(edge - EDGE_EPSILON_DEG), self.band(edge + EDGE_EPSILON_DEG), share
 
     def band_values(self, energy_gev: np.ndarray) -> np.ndarray:
         """A for each energy (GeV) in every band: shape (n_energies, n_bands), GeV^-1."""
@@ -79,6 +107,10 @@ class O3Table(EnergyAngleWeight):
         factor[k, i] = factors
         slope[k, i] = slopes
         return cls(factor, slope)
+
+    @property
+    def band_edges_dec(self) -> np.ndarray:
+        return np.arange(10.0, 180.0, 10.0) - 90.0  # theta = 10, 20, ..., 170 deg
 
     def band(self, dec_deg: ArrayLike) -> np.ndarray:
         theta = 90.0 + np.asarray(dec_deg, float)
@@ -131,6 +163,10 @@ class PublicEffectiveArea(EnergyAngleWeight):
         model.epsmin, model.epsmax = epsmin, epsmax
         model.description = f"public IceCube effective area {source} x E^-2"
         return model
+
+    @property
+    def band_edges_dec(self) -> np.ndarray:
+        return self.dec_edges[1:-1]
 
     def band(self, dec_deg: ArrayLike) -> np.ndarray:
         idx = np.searchsorted(self.dec_edges, np.asarray(dec_deg, float), side="right") - 1

@@ -27,11 +27,13 @@ from scipy.special import gammainc
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
 from llama.science.detector import EnergyAngleWeight, ZenithWeights
 from llama.science.parameters import SearchParameters
-from llama.science.protocols import NeutrinosLike, PixelSetLike, SkyMapLike
+from llama.science.protocols import NeutrinosLike, SkyMapLike
 
 PIXEL_PER_SIGMA = 0.5
 """Pixels under a PSF are split (locally) until their size is at most this many sigma."""
 MAX_REFINE_ORDER = 13
+MAX_CHILDREN_PER_STEP = 16384
+"""psf_pixels splits coarse pixels in one step when that gives at most this many children."""
 PIXEL_RADIUS_PER_SIZE = 1.05
 PSF_CUTOFF_SIGMA = 8.0
 """Pixels farther than this many sigma from a neutrino are skipped (PSF < 1.3e-14 of peak)."""
@@ -53,9 +55,9 @@ def _unit_quadrature(
 UNIT_NODES, UNIT_WEIGHTS = _unit_quadrature()
 SR_PER_DEG2 = (math.pi / 180.0) ** 2
 UNITS = {
-    "Egwmin, Egwmax, Eₙmin, Eₙmax": "isotropic-equivalent energy, code units kg Mpc^2 s^-2 "
+    "Egwmin, Egwmax, Enumin, Enumax": "isotropic-equivalent energy, code units kg Mpc^2 s^-2 "
     "(1 unit ~ 9.52e51 erg); not GeV",
-    "ϵmin, ϵmax, neutrino energy": "detected (reconstructed) neutrino energy, GeV",
+    "εmin, εmax, epsmin, epsmax, neutrino energy": "detected (reconstructed) neutrino energy, GeV",
     "distance, k0 r": "Mpc",
     "ndotgwnu": "Mpc^-3 s^-1",
     "ratebggw, ratebgnu": "Hz",
@@ -171,51 +173,79 @@ def order_for_sigma(sigma_deg: float) -> int:
 
 @dataclass
 class PsfPixels:
-    """Pixels under one neutrino's PSF: probability, centre vectors, dec (deg), area (sr)."""
+    """Pixels under one neutrino's PSF: probability, centre vectors, dec (deg), area (sr),
+    HEALPix order and NESTED index."""
 
     prob: np.ndarray
     xyz: np.ndarray
     dec: np.ndarray
     area: np.ndarray
+    order: np.ndarray
+    ipix: np.ndarray
+
+
+PSF_PIXEL_FIELDS = ("prob", "xyz", "dec", "area", "order", "ipix")
 
 
 def psf_pixels(skymap: SkyMapLike, ra: float, dec: float, sigma: float) -> PsfPixels:
     """The sky-map pixels within PSF_CUTOFF_SIGMA of a neutrino, split where coarser than the PSF.
 
     A pixel coarser than PIXEL_PER_SIGMA * sigma is replaced by its NESTED children at the
-    needed order, each carrying an equal share of its probability (constant density), so
-    the PSF is sampled finely without flattening the map anywhere else.
+    needed order, each carrying an equal share of its probability (constant density): in one
+    step when that makes at most MAX_CHILDREN_PER_STEP pixels, else in steps of half the
+    remaining orders, dropping the children wholly beyond the cut-off after each step. So the
+    PSF is sampled finely without flattening the map anywhere else.
     """
-    from astropy_healpix import healpy as hp
-
     cutoff = PSF_CUTOFF_SIGMA * sigma
+    centre = unit_vectors(ra, dec)
     orders = skymap.order
     margin = max_pixel_radius_deg(int(orders.min()))
     pix = skymap.disc(ra, dec, min(180.0, cutoff + margin))
-    order = orders[pix.index]
-    near = separation_deg(pix.xyz, unit_vectors(ra, dec)) < cutoff + max_pixel_radius_deg(order)
-    pix = _subset(pix, near)
-    order = order[near]
+    order = np.asarray(orders[pix.index], np.int64)
+    ipix = skymap.uniq[pix.index] - 4 * 4**order if skymap.is_moc else pix.index
+    cells = PsfPixels(pix.prob, pix.xyz, pix.dec, pix.area, order, ipix)
+    cells = _near(cells, np.ones(order.size, bool), centre, cutoff)
     target = order_for_sigma(sigma)
-    coarse = order < target
-    if not np.any(coarse):
-        return PsfPixels(pix.prob, pix.xyz, pix.dec, pix.area)
-    if skymap.is_moc:
-        ipix = skymap.uniq[pix.index[coarse]] - 4 * 4 ** order[coarse]
-    else:
-        ipix = pix.index[coarse]
-    n_children = 4 ** (target - order[coarse])
-    children = np.repeat(ipix * n_children, n_children)
-    children += np.arange(children.size) - np.repeat(np.cumsum(n_children) - n_children, n_children)
-    xyz = np.stack(hp.pix2vec(2**target, children, nest=True), axis=-1)
-    prob = np.repeat(pix.prob[coarse] / n_children, n_children)
-    area = np.full(children.size, 4.0 * math.pi / (12 * 4**target))
-    keep = ~coarse
+    coarse = cells.order < target
+    while coarse.any():
+        level = int(cells.order[coarse].min())
+        at_level = int(np.count_nonzero(cells.order == level))
+        one_step = at_level * 4 ** (target - level) <= MAX_CHILDREN_PER_STEP
+        finer = target if one_step else level + (target - level + 1) // 2
+        cells = _split_level(cells, level, finer)
+        if not one_step:  # the last step's children beyond the cut-off add (almost) nothing
+            cells = _near(cells, cells.order == finer, centre, cutoff)
+        coarse = cells.order < target
+    return cells
+
+
+def _near(cells: PsfPixels, check: np.ndarray, centre: np.ndarray, cutoff: float) -> PsfPixels:
+    """``cells`` without those of ``check`` that lie wholly beyond ``cutoff`` (deg) of centre."""
+    far = np.zeros(check.size, bool)
+    reach = np.minimum(cutoff + max_pixel_radius_deg(cells.order[check]), 180.0)
+    far[check] = cells.xyz[check] @ centre <= np.cos(np.radians(reach))
+    if not far.any():
+        return cells
+    keep = ~far
+    return PsfPixels(*(getattr(cells, name)[keep] for name in PSF_PIXEL_FIELDS))
+
+
+def _split_level(cells: PsfPixels, level: int, finer: int) -> PsfPixels:
+    """``cells`` with every pixel at order ``level`` replaced by its children at ``finer``."""
+    from astropy_healpix.core import healpix_to_xyz
+
+    split = cells.order == level
+    n = 4 ** (finer - level)
+    children = (cells.ipix[split, None] * n + np.arange(n)).ravel()
+    xyz = np.stack(healpix_to_xyz(children, 2**finer, order="nested"), axis=-1)
+    keep = ~split
     return PsfPixels(
-        prob=np.concatenate([pix.prob[keep], prob]),
-        xyz=np.concatenate([pix.xyz[keep], xyz]),
-        dec=np.concatenate([pix.dec[keep], np.degrees(np.arcsin(np.clip(xyz[:, 2], -1, 1)))]),
-        area=np.concatenate([pix.area[keep], area]),
+        prob=np.concatenate([cells.prob[keep], np.repeat(cells.prob[split] / n, n)]),
+        xyz=np.concatenate([cells.xyz[keep], xyz]),
+        dec=np.concatenate([cells.dec[keep], np.degrees(np.arcsin(np.clip(xyz[:, 2], -1, 1)))]),
+        area=np.concatenate([cells.area[keep], np.repeat(cells.area[split] / n, n)]),
+        order=np.concatenate([cells.order[keep], np.full(children.size, finer, np.int64)]),
+        ipix=np.concatenate([cells.ipix[keep], children]),
     )
 
 
@@ -225,10 +255,6 @@ def max_pixel_radius_deg(order: ArrayLike) -> np.ndarray:
     The largest HEALPix pixel radius is at most 1.045 x sqrt(pixel area) at every order.
     """
     return PIXEL_RADIUS_PER_SIZE * np.degrees(np.sqrt(np.pi / 3.0)) / 2.0 ** np.asarray(order, float)
-
-
-def _subset(pix: PixelSetLike, mask: np.ndarray) -> PixelSetLike:
-    return type(pix)(**{name: getattr(pix, name)[mask] for name in ("index", "prob", "xyz", "dec", "area")})
 
 
 # ---------------------------------------------------------------- model and inputs
@@ -273,6 +299,9 @@ class SearchModel:
             "neutrino_background": self.nu_background.description,
             "gw_background": self.gw_background.description,
             "gw_energy_prior": "log-flat 1/(E ln(Egwmax/Egwmin)), not truncated",
+            "psf_cutoff_sigma": PSF_CUTOFF_SIGMA,
+            "psf_pixel_per_sigma": PIXEL_PER_SIGMA,
+            "opa_pair_separation_sigmas": PAIR_SEPARATION_SIGMAS,
             "units": UNITS,
         }
 
@@ -290,6 +319,9 @@ class NeutrinoTerms:
     sky_norm: np.ndarray  # sum_pix A PSF_norm, GeV^-1
     band_values: np.ndarray  # A(E_i) per declination band, (N, n_bands)
     pair_sky: dict[tuple[int, int], float] = field(default_factory=dict)
+    """OPA pairs (i < j): sky sum of p A(E_i) A(E_j') PSF_i PSF_j, sr^-1 GeV^-2."""
+    pair_p_emp: dict[tuple[int, int], float] = field(default_factory=dict)
+    """OPA pairs: P_emp,nu of the partner j at its clipped energy E_j', sr^-1 GeV^-1."""
 
 
 def neutrino_terms(
@@ -299,7 +331,13 @@ def neutrino_terms(
     model: SearchModel,
     pairs: bool = False,
 ) -> NeutrinoTerms:
-    """Compute NeutrinoTerms; with ``pairs`` also the OPA pair sky sums for close pairs."""
+    """Compute NeutrinoTerms; with ``pairs`` also the OPA pair terms for close pairs.
+
+    Sky sums run over :func:`psf_pixels` (within PSF_CUTOFF_SIGMA, coarse pixels split), so
+    the normalised PSF sums to 1 however narrow it is. For a pair (i, j) the partner's
+    energy is first clipped to the background energy range within delta_omega of theta_i
+    and its P_emp,nu computed there with its own widening (SCIENCE.md section 5).
+    """
     n = len(neutrinos)
     params = model.params
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
@@ -308,14 +346,15 @@ def neutrino_terms(
     sky, sky_norm = np.zeros(n), np.zeros(n)
     vectors = unit_vectors(neutrinos.ra, neutrinos.dec)
     sigma = np.asarray(neutrinos.sigma, float)
+    zenith = np.asarray(neutrinos.zenith, float)
+    raw_energy = np.asarray(neutrinos.energy, float)
     pair_sky: dict[tuple[int, int], float] = {}
+    pair_p_emp: dict[tuple[int, int], float] = {}
     for i in range(n):
-        pix = skymap.disc(
-            float(neutrinos.ra[i]), float(neutrinos.dec[i]), min(180.0, PSF_CUTOFF_SIGMA * sigma[i])
-        )
-        band = model.energy_weight.band(pix.dec)
+        pix = psf_pixels(skymap, float(neutrinos.ra[i]), float(neutrinos.dec[i]), sigma[i])
+        below, above, share = model.energy_weight.pixel_bands(pix.dec, pix.area)
         psf = psf_per_sr(separation_deg(pix.xyz, vectors[i]), sigma[i])
-        weight = bands[i, band]
+        weight = bands[i, below] * share + bands[i, above] * (1.0 - share)
         weighted = pix.prob * weight * psf
         sky[i] = weighted.sum()
         psf_area = psf * pix.area
@@ -327,8 +366,14 @@ def neutrino_terms(
             limit = PAIR_SEPARATION_SIGMAS * (sigma[i] + sigma[j])
             if separation_deg(vectors[i], vectors[j]) >= limit:
                 continue
+            lowest, highest = model.nu_background.energy_range(float(zenith[i]))
+            clipped = min(max(float(raw_energy[j]), lowest), highest)
+            p_emp_j, energy_j = model.nu_background.one(float(zenith[j]), clipped)
+            a_j = model.energy_weight.band_values(np.array([energy_j]))[0]
+            a_j = a_j[below] * share + a_j[above] * (1.0 - share)
             psf_j = psf_per_sr(separation_deg(pix.xyz, vectors[j]), sigma[j])
-            pair_sky[(i, j)] = float((weighted * bands[j, band] * psf_j).sum())
+            pair_sky[(i, j)] = float((weighted * a_j * psf_j).sum())
+            pair_p_emp[(i, j)] = p_emp_j
     return NeutrinoTerms(
         dt=dt,
         overlap=time_overlap(params, 0.0, dt),
@@ -339,6 +384,7 @@ def neutrino_terms(
         sky_norm=sky_norm,
         band_values=bands,
         pair_sky=pair_sky,
+        pair_p_emp=pair_p_emp,
     )
 
 
@@ -452,7 +498,8 @@ class OpaResult:
 def opa(
     skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
 ) -> OpaResult:
-    """The per-neutrino (OPA) odds O_i = (p_s1 + p_s2) / p_c and the combined O = sum O_i."""
+    """The per-neutrino (OPA) odds O_i = (p_s1 + p_s2) / p_c and the combined O = sum O_i
+    (NaN or negative O_i -> 0; +inf is kept, as in the original code)."""
     p = model.params
     n = len(neutrinos)
     rho = trigger.snr
@@ -475,14 +522,19 @@ def opa(
     common = p.ndotgwnu / (p.emission_window * p.fb)
     p_s1 = terms.sky * terms.overlap * signal(1, terms.zenith_weight) * common
     p_s2 = np.zeros(n)
-    for (i, j), pair_sky in terms.pair_sky.items():
-        overlap3 = time_overlap(p, 0.0, terms.dt[i], terms.dt[j])
-        w_pair = model.zenith_weights.pair(zenith[i], zenith[j])
-        p_s2[i] += pair_sky * overlap3 * signal(2, w_pair) * common / terms.p_emp[j]
+    if terms.pair_sky:
+        first, second = (np.array(index) for index in zip(*terms.pair_sky, strict=True))
+        pair_sky = np.array(list(terms.pair_sky.values()))
+        partner_p_emp = np.array([terms.pair_p_emp[key] for key in terms.pair_sky])
+        overlap3 = time_overlap(p, 0.0, terms.dt[first], terms.dt[second])
+        w_pair = model.zenith_weights.pair(zenith[first], zenith[second])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pair_terms = pair_sky * overlap3 * signal(2, w_pair) * common / partner_p_emp
+        np.add.at(p_s2, first, pair_terms)  # each pair once, added to the lower index
     p_c = gw_factor * terms.p_emp * p.ratebgnu * p.ndotgwnu
     with np.errstate(divide="ignore", invalid="ignore"):
         odds = (p_s1 + p_s2) / p_c
-    odds = np.where(np.isfinite(odds) & (odds > 0), odds, 0.0)
+    odds = np.where(np.isnan(odds) | (odds < 0), 0.0, odds)  # +inf is kept, as in the original
     dump = {
         "n_neutrinos": n,
         "distance_mpc": trigger.distance if trigger.has_distance else None,

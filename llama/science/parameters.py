@@ -78,20 +78,18 @@ class SearchParameters:
         return dataclasses.replace(self, **changes)
 
     def to_output(self) -> dict[str, float]:
-        """The parameters under their original LLAMA output spellings."""
-        return {
-            OUTPUT_NAMES.get(f.name, f.name): getattr(self, f.name)
-            for f in dataclasses.fields(self)
-        }
+        """Every parameter under its ASCII name and, beside it, the original LLAMA O4 output
+        spelling where that differs (SCIENCE.md section 8: ``εmin``, ``δω``, ``ΔE``, ...)."""
+        ascii_names = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        original = {OUTPUT_NAMES[name]: ascii_names[name] for name in OUTPUT_NAMES}
+        return {**ascii_names, **original}
 
 
-#: ASCII field name -> key spelling used in the original LLAMA output files.
+#: ASCII field name -> key spelling of the original LLAMA O4 output files (Greek small
+#: epsilon U+03B5, not the lunate U+03F5). Enumin, Enumax and rhomin are spelled as the fields.
 OUTPUT_NAMES = {
-    "Enumin": "Eₙmin",
-    "Enumax": "Eₙmax",
-    "epsmin": "ϵmin",
-    "epsmax": "ϵmax",
-    "rhomin": "ρmin",
+    "epsmin": "εmin",
+    "epsmax": "εmax",
     "delta_omega": "δω",
     "delta_E": "ΔE",
 }
@@ -102,9 +100,9 @@ PRESETS: dict[str, SearchParameters] = {
         k0=1190.0,
         Egwmin=18.7,
         Egwmax=1870.0,
-        ndotgwnu=7.5786e-16,
-        delta_omega=2.5714,
-        delta_E=0.29162,
+        ndotgwnu=7.578640284119736e-16,
+        delta_omega=18.0 / 7.0,
+        delta_E=0.29162115354365997,
         epsmax=1e8,
     ),
 }

@@ -15,6 +15,10 @@ import numpy as np
 
 from llama.errors import InputError
 
+INJECTIONS = "injections"
+"""Top-level group of signal-injection populations: never a search name, so injections and
+background never share a key and no p-value (keyed by its search) is computed against them."""
+
 
 def population_key(search: str, population: str, sensitivity: str, instruments: str | list[str] | tuple[str, ...]) -> str:
     """HDF5 path of a background population, instruments sorted and joined (H1L1V1)."""
@@ -24,7 +28,17 @@ def population_key(search: str, population: str, sensitivity: str, instruments: 
     for part in (search, population, sensitivity, joined):
         if not part or "/" in part:
             raise InputError(f"invalid population key component {part!r}")
+    if search == INJECTIONS:
+        raise InputError(f"{INJECTIONS!r} is the group of signal injections, not a search")
     return f"{search}/{population}/{sensitivity}/{joined}"
+
+
+def injection_key(background_key: str, signal_mean: float) -> str:
+    """Key of the signal injections (mean ``signal_mean`` neutrinos) beside a background
+    population: ``injections/<background key>/mu<signal_mean>``."""
+    if not signal_mean > 0:
+        raise InputError(f"signal mean must be > 0 for injections, got {signal_mean}")
+    return f"{INJECTIONS}/{background_key}/mu{signal_mean:g}"
 
 
 def p_value(odds: float, background: np.ndarray) -> float:

@@ -7,6 +7,14 @@ Importing this package puts llama's packaged luigi.cfg under the user's Luigi co
 
 from llama.config import luigi_config
 from llama.tasks.base import EventTask, Product, StorageTarget
+from llama.tasks.outputs import (
+    OUTPUTS,
+    GcnCircular,
+    GcnNotice,
+    NeutrinoTables,
+    ScatterPlot,
+    Summary,
+)
 from llama.tasks.pipelines import (
     DEFAULT,
     PIPELINES,
@@ -31,21 +39,27 @@ luigi_config()
 
 __all__ = [
     "DEFAULT",
+    "OUTPUTS",
     "PIPELINES",
     "REVIEW",
     "SUBTHRESHOLD",
     "DefaultPipeline",
     "Distances",
     "EventTask",
+    "GcnCircular",
+    "GcnNotice",
     "GwSkymap",
     "NeutrinoList",
+    "NeutrinoTables",
     "Pipeline",
     "PipelineTask",
     "Product",
     "ReviewPipeline",
+    "ScatterPlot",
     "Significance",
     "SignificanceOPA",
     "SkymapInfo",
     "StorageTarget",
     "SubthresholdPipeline",
+    "Summary",
 ]

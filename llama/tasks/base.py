@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -69,12 +70,21 @@ class RunDirParameter(luigi.OptionalParameter):
         return str(Path(x).expanduser().absolute()) if x else None
 
 
+class RetractedEvent(LlamaError):
+    """A product of a retracted event was asked for without ``--allow-retracted``."""
+
+
 class EventTask(luigi.Task):
     """A task about one event: ``<rundir>/<eventid>/``."""
 
     eventid = EventIdParameter(default="", description="event id, e.g. S190425z")
     rundir = RunDirParameter(
         default=None, description="run directory (default: <output dir>/current_run)"
+    )
+    allow_retracted = luigi.BoolParameter(
+        default=False,
+        significant=False,
+        description="build the products of a retracted event anyway (they are marked retracted)",
     )
 
     @property
@@ -84,7 +94,7 @@ class EventTask(luigi.Task):
 
     def event_task(self, cls: type[EventTask]) -> EventTask:
         """The task ``cls`` for the same event."""
-        return cls(eventid=self.eventid, rundir=self.rundir)
+        return cls(eventid=self.eventid, rundir=self.rundir, allow_retracted=self.allow_retracted)
 
     def on_failure(self, exception: BaseException) -> str:
         """The explanation sent to the scheduler: one line for a LlamaError."""
@@ -132,7 +142,8 @@ class Product(EventTask):
         return []
 
     def output(self) -> StorageTarget:
-        return StorageTarget(self.event.directory / self.filename)
+        # safe_join: a file name from skymap_info.json never leads outside the event directory
+        return StorageTarget(paths.safe_join(self.event.directory, self.filename))
 
     @property
     def meta_path(self) -> Path:
@@ -178,11 +189,21 @@ class Product(EventTask):
             return False
         return all(task.complete() for task in flatten(self.requires()))
 
+    @property
+    def retracted(self) -> bool:
+        """Whether the event is flagged retracted (flags.json)."""
+        return bool(self.event.flags_path.exists() and self.event.flags.get("retracted"))
+
+    def _requires(self) -> list[luigi.Task]:
+        """Luigi's hook for dependencies that are not inputs: every product waits for
+        NotRetracted, which fails once, in one line, for a retracted event."""
+        return [*flatten(self.requires()), self.event_task(NotRetracted)]
+
     def run(self) -> None:
         start = time.monotonic()
         inputs = self.current_inputs()  # before building: a change meanwhile means a rebuild
         used_settings = self.settings_used()
-        notes: dict[str, Any] = {}
+        notes: dict[str, Any] = {"retracted": True} if self.retracted else {}
         data = self.build(notes)
         data = data.encode("utf-8") if isinstance(data, str) else data
         target = self.output()
@@ -204,15 +225,43 @@ class Product(EventTask):
         log.info("llama: %s %s", "wrote" if written else "unchanged, kept", target.path)
 
 
+#: Luigi's warning for an exception in complete() or deps() (e.g. a hostile sky-map file name
+#: in skymap_info.json): the traceback is part of the message, its last line the error.
+_SCHEDULING_ERROR = re.compile(
+    r"(Will not run .* due to error in \w+\(\) method):\n.*^llama\.errors\.(\w+: .*?)\s*\Z",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+class NotRetracted(EventTask):
+    """Done unless the event is retracted (and --allow-retracted not given): then its run
+    fails with one line, and no product of the event is built."""
+
+    def complete(self) -> bool:
+        event = self.event
+        retracted = event.flags_path.exists() and event.flags.get("retracted")
+        return not retracted or self.allow_retracted
+
+    def run(self) -> None:
+        raise RetractedEvent(
+            f"{self.eventid} is retracted: its products are not built "
+            "(--allow-retracted builds them, marked retracted)"
+        )
+
+
 class _OneLineLlamaErrors(logging.Filter):
-    """Luigi logs a failed task with its traceback; a LlamaError (bad input, bad setting)
-    becomes one line naming the task and the problem."""
+    """Luigi logs a failed task (or one it cannot schedule) with its traceback; a LlamaError
+    (bad input, bad setting) becomes one line naming the task and the problem."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, LlamaError):
             record.msg, record.args = f"{record.getMessage()}: {error}", ()
             record.exc_info = record.exc_text = None
+        elif isinstance(record.msg, str) and "Traceback" in record.msg:
+            match = _SCHEDULING_ERROR.match(record.getMessage())
+            if match:
+                record.msg, record.args = f"{match[1]}: {match[2]}", ()
         return True
 
 

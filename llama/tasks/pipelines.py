@@ -1,7 +1,8 @@
 """Named pipelines: the sets of tasks built for an event, and the WrapperTasks that build them.
 
 DEFAULT       the OPA (per-neutrino) search, significance_lvc-i3.json, and its inputs
-SUBTHRESHOLD  the subthreshold search, significance_subthreshold_lvc-i3.json, and its inputs
+SUBTHRESHOLD  the subthreshold search, significance_subthreshold_lvc-i3.json, its inputs and
+              the products rendered from it (llama.tasks.outputs.OUTPUTS: plots, summary, GCN)
 REVIEW        both searches, for a human to compare
 
 ``luigi --module llama.tasks <Name>Pipeline --eventid ID`` builds one, e.g.
@@ -15,6 +16,7 @@ from typing import ClassVar
 import luigi
 
 from llama.tasks.base import EventTask
+from llama.tasks.outputs import OUTPUTS
 from llama.tasks.products import (
     Distances,
     GwSkymap,
@@ -29,7 +31,7 @@ Pipeline = frozenset[type[luigi.Task]]
 
 _INPUTS: Pipeline = frozenset({SkymapInfo, GwSkymap, Distances, NeutrinoList})
 DEFAULT: Pipeline = _INPUTS | {SignificanceOPA}
-SUBTHRESHOLD: Pipeline = _INPUTS | {Significance}
+SUBTHRESHOLD: Pipeline = _INPUTS | {Significance, *OUTPUTS}
 REVIEW: Pipeline = DEFAULT | SUBTHRESHOLD
 
 PIPELINES: dict[str, Pipeline] = {

@@ -1,7 +1,7 @@
 """The products of one event, one file each, in ``<run>/<eventid>/``.
 
     SkymapInfo        skymap_info.json             written by `llama skymap-info` (external)
-    GwSkymap          <sky map FITS>               named in skymap_info.json (external)
+    GwSkymap          <sky map FITS>               from the notice, or fetched from its URL
     Distances         lvc_skymap_distances.json    distance summary of the sky map
     NeutrinoList      icecube_neutrino_list.json   neutrinos within +-500 s (SCIENCE.md 1)
     Significance      significance_subthreshold_lvc-i3.json   subthreshold search (section 4)
@@ -22,15 +22,21 @@ import luigi
 from llama.config import settings
 from llama.errors import ConfigurationError
 from llama.io.storage import json_text, sha256_file
-from llama.paths import safe_join
 from llama.science.parameters import preset
 from llama.science.searches import SEARCHES
-from llama.tasks.base import EventTask, Product
+from llama.tasks.base import EventTask, Product, log
 
 #: Stand-in name (never a file) of the sky map while skymap_info.json names none.
 NO_SKYMAP = ".no-skymap-named-in-skymap_info"
 #: Latest arrival (s) of a neutrino in the source after it happened (SCIENCE.md section 1).
 MAX_DELAY_S = 100.0
+#: A live neutrino source that has not reached the window this long (s) after the event never
+#: will: it does not cover the event.
+STALE_AFTER_S = 86400.0
+#: Neutrino sources whose content is fixed (their time span is all they will ever cover).
+ARCHIVES = ("release", "icecat1")
+#: Sources that are IceCube's own statement about the event: complete once the window closed.
+CLOSED_SOURCES = ("lvk-notice", "icecube-alert")
 SECONDS_PER_DAY = 86400.0
 
 
@@ -41,14 +47,78 @@ class SkymapInfo(EventTask, luigi.ExternalTask):
         return luigi.LocalTarget(self.event.skymap_info_path)
 
 
-class GwSkymap(EventTask, luigi.ExternalTask):
-    """The GW sky map named by skymap_info['skymap_filename'] (written by `llama skymap-info`,
-    which records its sha256 in skymap_info.json); missing until a notice brought a map."""
+class GwSkymap(Product):
+    """The GW sky map of the latest notice: the file named by skymap_info['skymap_filename']
+    (embedded in a Kafka alert or given by the user, written by the alert intake), else fetched
+    from skymap_info['skymap_url'] (http/https; ``timeout_s`` per attempt, ``attempts`` tries
+    with exponential backoff from ``backoff_s``) and saved under the URL's file name (GraceDB's
+    ``,N`` version suffix removed). The provenance record holds its sha256 and URL; a notice
+    with a new URL or map makes it obsolete. Without network the error names the URL and how
+    to pass the file instead."""
 
-    def output(self) -> luigi.LocalTarget:
+    info_keys = ("skymap_filename", "skymap_sha256", "skymap_url")
+    timeout_s = luigi.FloatParameter(default=30.0, significant=False,
+                                     description="seconds per download attempt")
+    attempts = luigi.IntParameter(default=3, significant=False, description="download attempts")
+    backoff_s = luigi.FloatParameter(default=1.0, significant=False,
+                                     description="wait before the 2nd attempt, doubled after")
+
+    def requires(self) -> SkymapInfo:
+        return self.event_task(SkymapInfo)
+
+    @property
+    def filename(self) -> str:  # type: ignore[override]
+        """The embedded or given map's name, else the URL's file name, else NO_SKYMAP."""
         event = self.event
-        name = event.skymap_info.get("skymap_filename") if event.skymap_info_path.exists() else None
-        return luigi.LocalTarget(safe_join(event.directory, name or NO_SKYMAP))
+        info = event.skymap_info if event.skymap_info_path.exists() else {}
+        if info.get("skymap_filename"):
+            return info["skymap_filename"]
+        if info.get("skymap_url"):
+            name = info["skymap_url"].split("?")[0].rstrip("/").rsplit("/", 1)[-1].split(",")[0]
+            return event.skymap_filename(name)
+        return NO_SKYMAP
+
+    def build(self, notes: dict[str, Any]) -> bytes:
+        info = self.used_info()
+        if info["skymap_filename"]:
+            path = Path(self.output().path)
+            if not path.exists():
+                raise ConfigurationError(f"{self.eventid}: sky map {path} named in "
+                                         "skymap_info.json is missing")
+            notes["skymap_source"] = "notice"
+            return path.read_bytes()
+        if not info["skymap_url"]:
+            raise ConfigurationError(f"{self.eventid}: the notices so far give no sky map "
+                                     "(neither embedded nor a URL)")
+        notes["skymap_source"] = "url"
+        notes["skymap_url"] = info["skymap_url"]
+        return self.fetch(info["skymap_url"])
+
+    def fetch(self, url: str) -> bytes:
+        """The bytes at ``url`` (http/https), retried with backoff; ConfigurationError naming
+        the URL and the alternative (a local file) when every attempt fails."""
+        import time
+        import urllib.error
+        import urllib.request
+
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{self.eventid}: sky map URL {url!r} is not http(s)")
+        reason = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                with urllib.request.urlopen(url, timeout=self.timeout_s) as answer:
+                    return answer.read()
+            except urllib.error.HTTPError as err:
+                reason = f"HTTP {err.code} {err.reason}"
+            except (urllib.error.URLError, OSError) as err:
+                reason = str(getattr(err, "reason", err))
+        raise ConfigurationError(
+            f"{self.eventid}: cannot fetch sky map {url} ({reason}; {self.attempts} attempts): "
+            f"download it elsewhere and pass it with `llama skymap-info --voevent NOTICE "
+            f"--skymap FILE --run {self.event.run_dir}`"
+        )
 
 
 class Distances(Product):
@@ -83,13 +153,20 @@ class Distances(Product):
 
 class NeutrinoList(Product):
     """icecube_neutrino_list.json: the neutrinos within +-500 s of the GW time from the
-    configured source ([llama] neutrino_source), as a LLAMA JSON list.
+    configured source ([llama] neutrino_source), as the LLAMA neutrino list file
+    ``{"triggers": [...], "complete": bool}`` (SCIENCE.md section 8).
 
-    The list is complete only when fetched after t_gw + 500 s + MAX_DELAY_S and the source
-    holds a neutrino later than the window (SCIENCE.md section 1; defect 4 of section 7); an
-    LVK Nu Track Search notice, IceCube's own result for the closed window, counts as having
+    The list is complete when the source says so (a LLAMA list file with ``"complete": true``),
+    or when fetched after t_gw + 500 s + MAX_DELAY_S and the source holds a neutrino later than
+    the window (SCIENCE.md section 1; defect 4 of section 7); an LVK Nu Track Search notice
+    (IceCube's own result for the closed window) and a gold/bronze track alert count as having
     seen past it. The provenance records ``complete``; an incomplete list is not complete()
     for Luigi, so every run regenerates it (and what depends on it) until it is.
+
+    A source that does not cover the event time fails in one line naming its time span
+    (llama.significance.check_coverage): archives (release tables, IceCat-1), complete lists,
+    and live lists still short of the window STALE_AFTER_S after the event. Every product's
+    record holds the source's time span.
     """
 
     filename = "icecube_neutrino_list.json"
@@ -112,8 +189,13 @@ class NeutrinoList(Product):
     def build(self, notes: dict[str, Any]) -> str:
         from astropy.time import Time
 
-        from llama.io.neutrinos import ReleaseCatalog, detect_format, read_neutrinos
-        from llama.significance import parse_event_time
+        from llama.io.neutrinos import (
+            ReleaseCatalog,
+            detect_format,
+            llama_json_text,
+            read_neutrinos,
+        )
+        from llama.significance import check_coverage, mjd_to_iso, parse_event_time, time_span
 
         used = self.settings_used()
         source, window = used["neutrino_source"], used["window_s"]
@@ -130,21 +212,29 @@ class NeutrinoList(Product):
             everything, files = catalog.events, catalog.files
         else:
             everything, files = read_neutrinos(source, form), [Path(source)]
+        since = (fetched.utc.mjd - t_gw) * SECONDS_PER_DAY
+        declared = everything.meta.get("complete")
+        span = time_span(everything)
+        notes["neutrino_source"] = {
+            "format": form,
+            "files": {str(path): sha256_file(path) for path in files},
+            "time_span_utc": None if span is None else [mjd_to_iso(t) for t in span],
+        }
+        closed = form in ARCHIVES or declared is True or since > STALE_AFTER_S
+        check_coverage(everything, t_gw, window, open_ended=not closed)
         selected = everything.in_window(t_gw, window)
-        # an LVK Nu Track Search notice is IceCube's own result for the closed window
-        later = form == "lvk-notice" or bool((everything.mjd > t_gw + window / SECONDS_PER_DAY).any())
-        waited = bool((fetched.utc.mjd - t_gw) * SECONDS_PER_DAY >= window + MAX_DELAY_S)
+        later = form in CLOSED_SOURCES or bool(
+            (everything.mjd > t_gw + window / SECONDS_PER_DAY).any()
+        )
+        waited = bool(since >= window + MAX_DELAY_S)
+        complete = declared is True or (later and waited)
         notes.update(
-            complete=later and waited,
+            complete=complete,
             later_neutrino_seen=later,
             fetched_utc=fetched.utc.isot,
             n_neutrinos=len(selected),
-            neutrino_source={
-                "format": form,
-                "files": {str(path): sha256_file(path) for path in files},
-            },
         )
-        return json_text(selected.to_records())
+        return llama_json_text(selected, complete)
 
 
 class Significance(Product):
@@ -157,7 +247,12 @@ class Significance(Product):
 
     filename = SEARCHES["subthreshold"].output_file
     search: ClassVar[str] = "subthreshold"
-    info_keys = ("event_time_gps", "snr", "instruments", "far", "group", "classification")
+    # alert_type and notice time are left out on purpose: a new notice that changes nothing
+    # the science uses rebuilds nothing (they are null in gw_skymap_info)
+    info_keys = (
+        "event_time_gps", "snr", "instruments", "far", "group", "classification", "graceid",
+        "pipeline",
+    )
 
     def requires(self) -> dict[str, EventTask]:
         return {
@@ -191,7 +286,7 @@ class Significance(Product):
     def build(self, notes: dict[str, Any]) -> str:
         from llama.io.neutrinos import read_llama_json
         from llama.io.skymap import read_skymap
-        from llama.significance import TriggerFacts, compute, to_json
+        from llama.significance import TriggerFacts, compute, summary, to_json
 
         info = self.used_info()
         paths = {name: target.path for name, target in self.input().items()}
@@ -202,9 +297,11 @@ class Significance(Product):
             p_terrestrial=(info["classification"] or {}).get("Terrestrial"),
             group=info["group"],
             far=info["far"],
-            graceid=self.eventid,
+            graceid=info["graceid"] or self.eventid,
             distance=json.loads(Path(paths["distances"]).read_bytes())["distmean"],
             source="skymap_info",
+            pipeline=info["pipeline"],
+            retracted=self.retracted,
         )
         output = compute(
             self.search,
@@ -214,7 +311,15 @@ class Significance(Product):
             settings(),
         )
         notes["search_parameters"] = output["inputs"]["search_parameters"]
+        self.summary_lines = summary(output)
         return to_json(output)
+
+    def run(self) -> None:
+        """Build, then log the same short summary as `llama significance`."""
+        self.summary_lines: list[str] = []
+        super().run()
+        for line in self.summary_lines:
+            log.info("llama: %s", line.strip())
 
 
 class SignificanceOPA(Significance):

@@ -1,0 +1,149 @@
+"""The joint result for GCN: the IceCube "LVK Nu Track Search" notice and a circular draft.
+
+Notice (JSON, schema gcn/notices/icecube/lvk_nu_track_search.schema.json, SCIENCE.md section 8):
+``pval_bayesian`` is our p-value (null when no background population), ``pval_generic`` is null
+(that is IceCube's other search), ``n_events_coincident`` the number of neutrinos in the +-500 s
+window, and ``coincident_events`` lists only the neutrinos whose own p-value is below 0.1, each
+with ``event_dt`` (neutrino minus GW time, s), RA/Dec and ``ra_dec_error`` = the 90% radius
+(2.146 sigma, deg). ``alert_datetime`` is the time the notice was made: it is the one value not
+determined by the inputs (see :data:`VOLATILE_KEYS`).
+
+Circular (plain text) in the style of the IceCube circulars for LVK alerts: the window, the
+number of coincident tracks, the table (dt stated as track minus GW) and the p-value.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+from llama.render.result import NA, NOTICE_P_LIMIT, Neutrino, Result, fmt
+
+SCHEMA_ID = "https://gcn.nasa.gov/schema/main/gcn/notices/icecube/lvk_nu_track_search.schema.json"
+NOTICE_TYPE = "IceCube LVK Alert Nu Track Search"
+#: Keys of the notice that are not determined by the inputs (excluded when comparing content).
+VOLATILE_KEYS = ("alert_datetime",)
+#: Half width of the search window, s (SCIENCE.md section 1).
+WINDOW_S = 500.0
+SECONDS_PER_DAY = 86400.0
+#: Line width of the circular's paragraphs (table rows are never wrapped).
+WIDTH = 79
+
+
+def _iso_z(mjd: float | None) -> str | None:
+    """ISO-8601 UTC with a Z, millisecond precision, of an MJD (None stays None)."""
+    if mjd is None:
+        return None
+    from astropy.time import Time
+
+    return Time(mjd, format="mjd", scale="utc").isot[:23] + "Z"
+
+
+def listed_neutrinos(result: Result) -> list[Neutrino]:
+    """The neutrinos the notice lists: p-value known and below NOTICE_P_LIMIT."""
+    return [n for n in result.neutrinos if n.p_value is not None and n.p_value < NOTICE_P_LIMIT]
+
+
+def _event(nu: Neutrino) -> dict[str, Any]:
+    return {
+        "event_dt": round(nu.dt, 2) if nu.dt is not None else None,
+        "localization": {
+            "ra": round(nu.ra, 2),
+            "dec": round(nu.dec, 2),
+            "ra_dec_error": round(nu.r90, 2),
+            "containment_probability": 0.9,
+            "systematic_included": False,
+        },
+        "id": [nu.i3event],
+        "event_pval_generic": None,
+        "event_pval_bayesian": nu.p_value,
+    }
+
+
+def gcn_notice(
+    result: Result, skymap_info: Mapping[str, Any], role: str, alert_datetime: str
+) -> dict[str, Any]:
+    """The notice as a dict (see the module docstring); ``role`` is the event's role flag
+    (a test event gives ``alert_tense`` "test"), ``alert_datetime`` ISO-8601 UTC."""
+    mjd = result.event_time_mjd
+    record = skymap_info.get("ivorn", "")
+    notice = {
+        "$schema": SCHEMA_ID,
+        "type": NOTICE_TYPE,
+        "ref_ID": result.eventid,
+        "alert_datetime": alert_datetime,
+        "alert_tense": "test" if role == "test" else "current",
+        "alert_type": "retraction" if skymap_info.get("retracted") else "initial",
+        "trigger_time": _iso_z(mjd),
+        "observation_start": _iso_z(None if mjd is None else mjd - WINDOW_S / SECONDS_PER_DAY),
+        "observation_stop": _iso_z(None if mjd is None else mjd + WINDOW_S / SECONDS_PER_DAY),
+        "observation_livetime": 2 * WINDOW_S,
+        "pval_generic": None,
+        "pval_bayesian": result.p_value,
+        "n_events_coincident": len(result.neutrinos),
+        "coincident_events": [_event(n) for n in listed_neutrinos(result)],
+    }
+    if record:
+        notice["reference"] = {"gcn.notices.LVK.alert": record.rpartition("#")[2] or record}
+    return {key: value for key, value in notice.items() if value is not None or key.startswith("pval")}
+
+
+def declared_content(notice: Mapping[str, Any]) -> dict[str, Any]:
+    """The notice without its volatile keys: what two builds from the same inputs share."""
+    return {key: value for key, value in notice.items() if key not in VOLATILE_KEYS}
+
+
+def circular_text(result: Result, skymap_info: Mapping[str, Any]) -> str:
+    """A plain-text GCN circular draft (trailing newline)."""
+    start = _iso_z(None if result.event_time_mjd is None else
+                   result.event_time_mjd - WINDOW_S / SECONDS_PER_DAY) or NA
+    stop = _iso_z(None if result.event_time_mjd is None else
+                  result.event_time_mjd + WINDOW_S / SECONDS_PER_DAY) or NA
+    n = len(result.neutrinos)
+    tracks = "track-like event" + ("" if n == 1 else "s")
+    lines = [
+        "TITLE:   GCN CIRCULAR",
+        f"SUBJECT: LIGO/Virgo/KAGRA {result.eventid}: IceCube neutrino search, LLAMA "
+        "(Low-Latency Algorithm for Multi-messenger Astrophysics) result",
+        "",
+        f"IceCube data were searched for track-like muon neutrino events in a time range of "
+        f"1000 seconds centered on the time of the gravitational-wave candidate "
+        f"{result.eventid} ({start[:-1].replace('T', ' ')} UTC to {stop[:-1].replace('T', ' ')}"
+        " UTC), using the Bayesian LLAMA search (Bartos et al. 2019, Phys. Rev. D 100, 083017;"
+        " Countryman et al. 2019, arXiv:1901.05486).",
+        "",
+        f"{n} {tracks} {'was' if n == 1 else 'were'} found in temporal coincidence with "
+        f"{result.eventid}. The joint odds ratio is {fmt(result.odds_ratio, '.3g')} and the "
+        f"p-value of the joint observation is {fmt(result.p_value, '.4g')}"
+        + ("" if result.n_background is None else
+           f" (from {result.n_background} background trials)") + ".",
+    ]
+    if skymap_info.get("retracted"):
+        lines += ["", f"NOTE: {result.eventid} has been RETRACTED by LVK."]
+    if n:
+        lines += ["", "Properties of the coincident events:", "",
+                  f"{'dt[s]':>9}  {'RA[deg]':>8}  {'Dec[deg]':>8}  {'r90[deg]':>8}  {'p-value':>8}"]
+        lines += [
+            f"{fmt(nu.dt, '+.2f'):>9}  {fmt(nu.ra, '.2f'):>8}  {fmt(nu.dec, '+.2f'):>8}  "
+            f"{fmt(nu.r90, '.2f'):>8}  {fmt(nu.p_value, '.4f'):>8}"
+            for nu in result.neutrinos
+        ]
+        lines += [
+            "",
+            "where dt = time of the track event minus the time of the GW candidate (s; positive "
+            "when the neutrino arrived after the GW signal), r90 = radius of the 90% "
+            "containment circle of the track direction (2.146 sigma), p-value = the p-value of "
+            "the joint observation with this track.",
+        ]
+    lines += [
+        "",
+        "The IceCube Neutrino Observatory is a cubic-kilometer neutrino detector operating at "
+        "the geographic South Pole, Antarctica. DRAFT produced by llama: to be reviewed before "
+        "it is sent.",
+    ]
+    return "\n".join(
+        line if line.startswith((" ", "TITLE", "SUBJECT")) or len(line) <= WIDTH
+        else textwrap.fill(line, WIDTH)
+        for line in lines
+    ) + "\n"
