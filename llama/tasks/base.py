@@ -206,7 +206,19 @@ class Product(EventTask):
         notes: dict[str, Any] = {"retracted": True} if self.retracted else {}
         data = self.build(notes)
         data = data.encode("utf-8") if isinstance(data, str) else data
-        target = self.output()
+        self.commit(self.output(), data, inputs, used_settings, notes, start)
+
+    def commit(
+        self,
+        target: StorageTarget,
+        data: bytes,
+        inputs: dict[str, Any],
+        used_settings: dict[str, Any],
+        notes: dict[str, Any],
+        start: float,
+    ) -> None:
+        """Write one output file (unless its bytes are unchanged) and its provenance record;
+        ``start`` is the build's time.monotonic() start, for the recorded wall time."""
         provenance.remove_stale_temporaries(target.url)
         _pause_for_tests(target.path)
         written = storage.write_if_changed(target.url, data)

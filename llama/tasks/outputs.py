@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from llama import provenance
 from llama.event import FLAGS_FILE
 from llama.io import storage
-from llama.tasks.base import EventTask, Product, RetractedEvent, StorageTarget, log
+from llama.tasks.base import EventTask, Product, RetractedEvent, StorageTarget
 from llama.tasks.products import GwSkymap, NeutrinoList, Significance, SkymapInfo
 
 
@@ -106,21 +106,7 @@ class MultiFileProduct(FromSignificance):
             notes["retracted"] = True
         data = self.files(notes)
         for name, target in self.output().items():
-            provenance.remove_stale_temporaries(target.url)
-            written = storage.write_if_changed(target.url, data[name])
-            record = provenance.new_record(
-                target.url,
-                data[name],
-                inputs=inputs,
-                settings=used_settings,
-                task=self.get_task_family(),
-                task_id=self.task_id,
-                parameters=self.to_str_params(only_significant=True),
-                notes=notes,
-                wall_time_s=time.monotonic() - start,
-            )
-            provenance.write_record(target.url, record)
-            log.info("llama: %s %s", "wrote" if written else "unchanged, kept", target.path)
+            self.commit(target, data[name], inputs, used_settings, notes, start)
 
 
 class ScatterPlot(MultiFileProduct):
