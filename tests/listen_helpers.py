@@ -53,18 +53,38 @@ def unrelated_notices(data: Path, n: int) -> list[bytes]:
     return notices
 
 
-def write_neutrinos(data: Path, path: Path, t_gw_gps: float = EVENT_GPS) -> Path:
-    """A LLAMA JSON neutrino list: 7 real IC40 tracks moved into +-500 s of ``t_gw_gps`` and
-    the next track after them (so the list is complete)."""
+def ic40_stretch(data: Path, t_gw_mjd: float) -> nu.NeutrinoList:
+    """The 7 real IC40 tracks within +-500 s of IC40_T0 and the next track after them (so a
+    list of them is complete), shifted to the GW time ``t_gw_mjd``; ``data`` is shared/data."""
     events = nu.ReleaseCatalog(data / "icecube" / "icecube_10year_ps").events
     window = 500.0 / 86400.0
     first = events.mjd.searchsorted(IC40_T0 - window, "left")
     later = events.mjd.searchsorted(IC40_T0 + window, "right")
     stretch = events.select(slice(first, later + 1))
-    stretch.mjd = stretch.mjd + (parse_event_time(t_gw_gps) - IC40_T0)
+    stretch.mjd = stretch.mjd + (t_gw_mjd - IC40_T0)
+    return stretch
+
+
+def write_neutrinos(data: Path, path: Path, t_gw_gps: float = EVENT_GPS) -> Path:
+    """A LLAMA JSON neutrino list of :func:`ic40_stretch` around ``t_gw_gps``."""
+    stretch = ic40_stretch(data, parse_event_time(t_gw_gps))
     nu.write_llama_json(stretch, path)
     assert np.all(np.isfinite(stretch.mjd))
     return path
+
+
+def fresh_output(data: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A fresh LLAMA_OUTPUT_DIR with default settings, no Luigi configuration of the user's
+    and a neutrino source around MS181101ab (:func:`write_neutrinos`)."""
+    from llama.config import Settings
+
+    monkeypatch.setenv("LLAMA_OUTPUT_DIR", str(tmp_path / "out"))
+    for name in Settings.__dataclass_fields__:
+        monkeypatch.delenv(f"LLAMA_{name.upper()}", raising=False)
+    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
+    source = write_neutrinos(data, tmp_path / "neutrinos.json")
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
+    return tmp_path / "out"
 
 
 def _packet(payload: bytes) -> bytes:

@@ -302,7 +302,8 @@ def test_shell_scripts_parse(script):
 # -------------------------------------------------------------- opt-in: real image / engine
 
 
-@pytest.mark.skipif(not os.environ.get("LLAMA_IMAGE_TREE"), reason="LLAMA_IMAGE_TREE not set")
+@pytest.mark.skipif(not os.environ.get("LLAMA_IMAGE_TREE"), reason="needs the built image tree (scripts/build_image.sh, ~7 min, 2.2 GB): "
+                    "set LLAMA_IMAGE_TREE")
 def test_unpacked_tree_runs_llama():
     root = Path(os.environ["LLAMA_IMAGE_TREE"])
     out = subprocess.run(["chroot", "--userspec=10001:10001", str(root), "/usr/bin/env", "-i",
@@ -312,7 +313,8 @@ def test_unpacked_tree_runs_llama():
     assert out.stdout.strip() == f"llama {pyproject()['project']['version']}"
 
 
-@pytest.mark.skipif(not os.environ.get("LLAMA_DOCKER_HOST"), reason="LLAMA_DOCKER_HOST not set")
+@pytest.mark.skipif(not os.environ.get("LLAMA_DOCKER_HOST"), reason="needs a Docker-API socket (podman system service): "
+                    "set LLAMA_DOCKER_HOST")
 def test_docker_sdk_check_tag_save(tmp_path):
     image = os.environ.get("LLAMA_IMAGE", f"localhost/llama:{pyproject()['project']['version']}")
     script = [sys.executable, str(REPO / "scripts" / "publish_image.py"),

@@ -18,15 +18,14 @@ from listen_helpers import (
     SEQUENCE,
     HttpServer,
     VtpServer,
+    fresh_output,
     unrelated_notices,
     voevent_bytes,
     wait_for,
-    write_neutrinos,
 )
 from test_cli import llama
 
 from llama import run
-from llama.config import Settings
 from llama.errors import ConfigurationError
 from llama.event import Event
 from llama.listen import Limits, Listener
@@ -41,13 +40,7 @@ KAFKA = ("earlywarning.json", "preliminary.json", "preliminary.avro", "initial.j
 @pytest.fixture
 def out(tmp_path, monkeypatch) -> Path:
     """A fresh LLAMA_OUTPUT_DIR, default settings, a neutrino source around MS181101ab."""
-    monkeypatch.setenv("LLAMA_OUTPUT_DIR", str(tmp_path / "out"))
-    for name in Settings.__dataclass_fields__:
-        monkeypatch.delenv(f"LLAMA_{name.upper()}", raising=False)
-    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
-    source = write_neutrinos(shared_path(), tmp_path / "neutrinos.json")
-    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
-    return tmp_path / "out"
+    return fresh_output(shared_path(), tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_path
-from listen_helpers import EVENT, wait_for, write_neutrinos
+from listen_helpers import EVENT, fresh_output, wait_for
 from test_cli import llama
 
 from llama import run
-from llama.config import Settings
 from llama.event import Event
 from llama.listen import Listener
 from llama.tasks import (
@@ -36,14 +35,9 @@ HEARTBEAT_KEYS = {"pid", "host", "run_dir", "glob", "argv", "started_utc", "hear
 
 @pytest.fixture
 def out(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("LLAMA_OUTPUT_DIR", str(tmp_path / "out"))
-    for name in Settings.__dataclass_fields__:
-        monkeypatch.delenv(f"LLAMA_{name.upper()}", raising=False)
-    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
-    source = write_neutrinos(shared_path(), tmp_path / "neutrinos.json")
-    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
-    (tmp_path / "out" / "current_run").mkdir(parents=True)
-    return tmp_path / "out"
+    out = fresh_output(shared_path(), tmp_path, monkeypatch)
+    (out / "current_run").mkdir(parents=True)
+    return out
 
 
 def alert(eventid: str = EVENT) -> bytes:

@@ -216,9 +216,9 @@ def test_provenance_record_and_check(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """moto's S3 server on loopback, an empty bucket, and fsspec pointed at it."""
-    pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
     import fsspec.config
+    import moto.server as server_module
+    import s3fs  # noqa: F401 - the backend under test: a missing install must fail, not skip
 
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"

@@ -18,10 +18,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import listen_helpers
 import luigi
 import numpy as np
 import pytest
 from conftest import REPO, shared_path
+from listen_helpers import IC40_T0
 from luigi.execution_summary import LuigiStatusCode
 
 import llama.io.neutrinos as nu
@@ -46,10 +48,6 @@ EVENT = "MS181101ab"
 EVENT_GPS = 1225146184.654437  # from its notices
 BIN = Path(sys.executable).parent
 PRODUCTS = [Distances.filename, NeutrinoList.filename, Significance.filename]
-#: MJD of an IC40 track with 6 more within +-500 s (the densest stretch of the season)
-#: and the next one 2401 s later.
-IC40_T0 = 54800.74028365
-WINDOW_DAYS = 500.0 / 86400.0
 
 
 def voevent(step: str) -> str:
@@ -62,12 +60,7 @@ def skymap(name: str) -> Path:
 
 def ic40_stretch(t_gw_mjd: float) -> nu.NeutrinoList:
     """The 7 IC40 tracks within +-500 s of IC40_T0 and the next one, shifted to t_gw_mjd."""
-    events = nu.ReleaseCatalog(shared_path("icecube", "icecube_10year_ps")).events
-    first = events.mjd.searchsorted(IC40_T0 - WINDOW_DAYS, "left")
-    later = events.mjd.searchsorted(IC40_T0 + WINDOW_DAYS, "right")  # first track after it
-    stretch = events.select(slice(first, later + 1))
-    stretch.mjd = stretch.mjd + (t_gw_mjd - IC40_T0)
-    return stretch
+    return listen_helpers.ic40_stretch(shared_path(), t_gw_mjd)
 
 
 @pytest.fixture

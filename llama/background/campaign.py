@@ -27,7 +27,7 @@ import numpy as np
 from llama import __version__
 from llama.config import Settings
 from llama.errors import InputError
-from llama.io.storage import atomic_write_bytes, exists, local_path, read_bytes
+from llama.io.storage import atomic_write_bytes, exists, local_path, read_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,11 @@ def run_job(campaign: Campaign, job: int, n_trials: int, out: str, progress: boo
     if n_trials < 1 or job < 0:
         raise InputError(f"a job needs at least 1 trial and an index >= 0 (got {n_trials}, {job})")
     url = campaign.job_url(out, job)
-    skymaps = [read_skymap(path) for path in campaign.skymaps]
-    identity = _identity(campaign, job, n_trials, skymaps)
+    identity = _identity(campaign, job, n_trials)
     if exists(url) and _committed_identity(url) == identity:
         log.info("job %d already committed at %s: skipped", job, url)
         return url
+    skymaps = [read_skymap(path) for path in campaign.skymaps]
     sample = load_background_sample(campaign.settings)
     model = build_model(campaign.settings, sample)
     which = (job * n_trials + np.arange(n_trials)) % len(skymaps)  # round-robin over the maps
@@ -129,7 +129,9 @@ def run_job(campaign: Campaign, job: int, n_trials: int, out: str, progress: boo
     return url
 
 
-def _identity(campaign: Campaign, job: int, n_trials: int, skymaps: list) -> dict[str, Any]:
+def _identity(campaign: Campaign, job: int, n_trials: int) -> dict[str, Any]:
+    """What makes a job the same job; the maps count by content (sha256 of their files, so a
+    committed job is recognised without reading its maps)."""
     return {
         "format": FORMAT,
         "campaign_seed": int(campaign.seed),
@@ -137,7 +139,7 @@ def _identity(campaign: Campaign, job: int, n_trials: int, skymaps: list) -> dic
         "n_trials": int(n_trials),
         "search": campaign.search,
         "injected_mu": float(campaign.injected_mu),
-        "skymap_sha256": json.dumps([s.meta.get("sha256") for s in skymaps]),
+        "skymap_sha256": json.dumps([sha256_file(path) for path in campaign.skymaps]),
     }
 
 
