@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 #: llama's shipped Luigi defaults ([core], [retcode], [llama]); see :func:`luigi_config`.
 PACKAGED_LUIGI_CFG = Path(__file__).with_name("luigi.cfg")
+#: Background populations built by scripts/build_populations.py from simulated BAYESTAR maps.
+PACKAGED_POPULATIONS = Path(__file__).with_name("data") / "populations.hdf5"
 _PATH_SETTINGS = ("neutrino_source", "populations", "neutrino_background", "gw_background_snr")
 _NUMBER_SETTINGS = ("default_snr", "p_terrestrial", "assumed_energy")
+_COUNT_SETTINGS = ("event_trials",)
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class Settings:
     preset: str = "o3"
     energy_weight: str = "o3-table"
     populations: str | None = None
-    """Absolute path of the background populations HDF5; None: p_value null."""
+    """Absolute path of the background populations HDF5; None: the packaged populations
+    (llama/data/populations.hdf5); "none": no p-value (p_value null)."""
     population: str = "bns"
     sensitivity: str | None = None
     """Sensitivity component of the population key; None: the preset's name."""
@@ -52,6 +56,17 @@ class Settings:
     """p_terrestrial used when skymap_info has no classification['Terrestrial']."""
     assumed_energy: float | None = None
     """Energy (GeV) for neutrinos whose source gives none (LVK Nu Track Search notices)."""
+    event_trials: int = 0
+    """Background trials on the event's own sky map for an event-specific p-value; 0: none."""
+    event_trials_mode: str = "fast"
+    """Trials engine mode for event_trials: fast or exact."""
+
+    @property
+    def populations_file(self) -> str | None:
+        """The populations HDF5 the p-value uses: ``populations``, else the packaged file."""
+        if self.populations is None:
+            return str(PACKAGED_POPULATIONS) if PACKAGED_POPULATIONS.is_file() else None
+        return None if Path(self.populations).name.lower() == "none" else self.populations
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given settings changed; None values are ignored (not given)."""
@@ -93,6 +108,10 @@ def _setting(name: str, raw: str, origin: str) -> Any:
         return value
     if name in _PATH_SETTINGS:
         return str(Path(raw).expanduser().absolute())
+    if name in _COUNT_SETTINGS:
+        if not raw.strip().isdigit():
+            raise ConfigurationError(f"{origin}: {raw!r} is not a whole number >= 0")
+        return int(raw)
     return raw
 
 

@@ -355,6 +355,9 @@ def run_search(
     output["far"] = None if pvalue.value is None else pvalue.value * model.params.ratebggw
     output["p_value_note"] = _p_value_note(pvalue)
     output["retracted"] = bool(facts and facts.retracted)
+    from llama.io.tables import neutrino_flux_sensitivity_range  # E^-2 limits, SCIENCE.md 8
+
+    output["neutrino_flux_sensitivity_range"] = neutrino_flux_sensitivity_range(inputs.skymap)
     terms = result.terms
     output["dump"] = {
         **result.dump,
@@ -432,6 +435,33 @@ def build_model(settings: Settings, sample: BackgroundSample | None = None) -> o
     return load_model(settings.preset, settings.energy_weight, sample, gw_background)
 
 
+def resolve_trigger(
+    skymap: SkyMap, neutrinos: NeutrinoList, facts: TriggerFacts, settings: Settings
+) -> tuple[odds_mod.GwTrigger, str, str]:
+    """(trigger, origin of its SNR, origin of its p_terrestrial): the SNR and p_terrestrial
+    come from ``facts``, else from the settings."""
+    if facts.snr is not None:
+        snr, snr_origin = facts.snr, f"{facts.source} snr"
+    else:
+        snr, snr_origin = settings.default_snr, DEFAULT_SNR_ORIGIN
+    if facts.p_terrestrial is not None:
+        p_terrestrial, p_origin = facts.p_terrestrial, f"{facts.source} p_terrestrial"
+    else:
+        p_terrestrial, p_origin = settings.p_terrestrial, DEFAULT_P_TERRESTRIAL_ORIGIN
+    trigger = make_trigger(
+        skymap,
+        parse_event_time(facts.event_time),
+        snr,
+        facts.instruments,
+        p_terrestrial,
+        facts.group or "CBC",
+        facts.far,
+        facts.graceid or neutrinos.meta.get("ref_id"),
+        facts.distance,
+    )
+    return trigger, snr_origin, p_origin
+
+
 def compute(
     search: str,
     skymap: SkyMap,
@@ -452,25 +482,7 @@ def compute(
     are recorded in search_parameters. ``model`` defaults to :func:`build_model(settings)`.
     """
     model = model or build_model(settings)
-    if facts.snr is not None:
-        snr, snr_origin = facts.snr, f"{facts.source} snr"
-    else:
-        snr, snr_origin = settings.default_snr, DEFAULT_SNR_ORIGIN
-    if facts.p_terrestrial is not None:
-        p_terrestrial, p_origin = facts.p_terrestrial, f"{facts.source} p_terrestrial"
-    else:
-        p_terrestrial, p_origin = settings.p_terrestrial, DEFAULT_P_TERRESTRIAL_ORIGIN
-    trigger = make_trigger(
-        skymap,
-        parse_event_time(facts.event_time),
-        snr,
-        facts.instruments,
-        p_terrestrial,
-        facts.group or "CBC",
-        facts.far,
-        facts.graceid or neutrinos.meta.get("ref_id"),
-        facts.distance,
-    )
+    trigger, snr_origin, p_origin = resolve_trigger(skymap, neutrinos, facts, settings)
     if check_times:
         check_event_time(skymap, neutrinos, trigger.time_mjd, trigger.graceid)
     check_coverage(neutrinos, trigger.time_mjd, model.params.window)
@@ -479,7 +491,7 @@ def compute(
     output = run_search(
         search,
         Inputs(skymap, selected, trigger, model, outside),
-        settings.populations,
+        settings.populations_file,
         settings.population,
         settings.sensitivity,
         facts,
@@ -520,6 +532,13 @@ def summary(output: dict) -> list[str]:
     ]
     if output.get("p_value_note"):
         lines.append(f"  {output['p_value_note']}")
+    if output.get("event_p_value") is not None:
+        trials = output["event_trials"]
+        lines.append(
+            f"  event-specific p-value: {output['event_p_value']:.3g} ({trials['n_at_or_above']} of "
+            f"{trials['n_trials']} background trials on this sky map reach the odds; "
+            f"{trials['mode']} mode)"
+        )
     if output.get("far") is not None:
         lines.append(f"  joint FAR = p x GW trigger rate = {output['far']:.3g} Hz")
     if output.get("retracted"):

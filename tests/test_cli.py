@@ -24,7 +24,8 @@ from llama.io.neutrinos import ReleaseCatalog, write_llama_json
 S251112CM = "S251112cm_bayestar.multiorder.fits"
 S251112CM_GPS = "1446995943.363443"  # 2025-11-12T15:18:45.363443 UTC (sky-map DATE-OBS)
 SUBTHRESHOLD_KEYS = {"p_value", "odds_ratio", "p_h_s1", "p_h_s2", "p_h_0", "p_h_c", "n_background",
-                     "dump", "inputs", "single_neutrino", "far", "p_value_note", "retracted"}
+                     "dump", "inputs", "single_neutrino", "far", "p_value_note", "retracted",
+                     "neutrino_flux_sensitivity_range"}
 
 
 @dataclass
@@ -156,11 +157,14 @@ def test_significance_end_to_end_is_deterministic(neutrino_file, tmp_path):
     data = json.loads(outputs[0])
     assert set(data) == SUBTHRESHOLD_KEYS
     assert set(data["inputs"]) == {"gw_skymap_info", "neutrino_info", "search_parameters"}
-    assert data["p_value"] is None and data["n_background"] == 0  # no populations given
+    # no --background: the packaged populations (scripts/build_populations.py) give the p-value
+    assert data["p_value"] is not None and data["n_background"] > 0
+    assert data["dump"]["populations_file"] == "populations.hdf5"
     params = data["inputs"]["search_parameters"]
     # the original LLAMA O4 spellings (issue 7: they were ρmin, Eₙmax, ϵmin before)
     assert params["rhomin"] == 5.59 and params["Enumax"] == 0.1 and params["δω"] == 2.5
-    assert params["εmin"] == 10.0 and params["ΔE"] == 0.3 and data["far"] is None
+    assert params["εmin"] == 10.0 and params["ΔE"] == 0.3
+    assert data["far"] == pytest.approx(data["p_value"] * params["ratebggw"])
     assert params["instruments"] == ["H1", "L1", "V1"] and params["population_key"].endswith("H1L1V1")
     info = data["inputs"]["gw_skymap_info"]
     assert info["distance_mpc"] == pytest.approx(96.385199) and info["multiorder"] is True
@@ -197,6 +201,11 @@ def test_missing_population_gives_null_p_value_and_a_warning(neutrino_file, tmp_
                    populations, "-o", out, check=True)
     assert json.loads(out.read_text())["p_value"] is None
     assert "subthreshold/bns/o3/H1L1V1" in result.stderr and "not found" in result.stderr
+    result = llama("significance", "--skymap", shared_path("gw_skymaps", S251112CM), "--neutrinos",
+                   neutrino_file, "--event-time", S251112CM_GPS, "--background", "none", "-o",
+                   out, check=True)
+    assert json.loads(out.read_text())["p_value"] is None  # 'none': no populations at all
+    assert "no background populations given" in result.stderr
 
 
 def _bad_maps(tmp_path):
@@ -470,6 +479,9 @@ def run_readme(block: str, tmp_path, **env) -> subprocess.CompletedProcess:
                                      "### Background populations and the p-value"])
 def test_readme_examples_run_as_written(heading, tmp_path):
     shared_path("gw_skymaps", S251112CM)  # fails, not skips, in CI when the data are missing
-    done = run_readme(readme_block(heading), tmp_path)
+    block = readme_block(heading)
+    done = run_readme(block, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "odds ratio" in done.stdout
+    if "--trials 2000" in block:
+        assert "event-specific p-value" in done.stdout

@@ -175,8 +175,13 @@ def test_gcn_notice_validates_against_the_schema(events):
         errors = [e.message for e in validator.iter_errors(notice)]
         assert not errors, (eventid, errors)
         output = json.loads((event / Significance.filename).read_text())
-        assert set(example) - {"pval_generic", "most_probable_direction",
-                               "neutrino_flux_sensitivity_range"} <= set(notice)
+        assert set(example) - {"pval_generic", "most_probable_direction"} <= set(notice)
+        ranges = notice["neutrino_flux_sensitivity_range"]
+        for key, (lo, hi) in ranges.items():
+            assert 0 < lo <= hi
+            assert [lo, hi] == [float(f"{x:.3g}") for x in
+                                output["neutrino_flux_sensitivity_range"][key]]
+        assert set(ranges) == set(example["neutrino_flux_sensitivity_range"])
         assert notice["ref_ID"] == eventid and notice["pval_bayesian"] == output["p_value"]
         assert notice["n_events_coincident"] == len(output["single_neutrino"])
         assert notice["alert_tense"] == "test"  # a test event
@@ -199,6 +204,8 @@ def test_circular_draft_states_the_dt_sign(events):
     result = read_result(event / Significance.filename)
     assert "S230531f" in text and "time of the track event minus the time of the GW" in text
     assert f"{result.p_value:.4g}" in text and "7 track-like events were found" in text
+    flux = result.flux_sensitivity_range["flux_sensitivity"]
+    assert f"from {flux[0]:.3g} to {flux[1]:.3g} GeV cm^-2" in " ".join(text.split())
     for nu in result.neutrinos:
         assert f"{nu.dt:+.2f}" in text and f"{nu.ra:.2f}" in text
     assert all(len(line) <= 79 for line in text.splitlines()[2:] if not line.startswith(" "))
@@ -258,6 +265,10 @@ def test_every_field_the_icecube_combiner_reads_is_there(events):
             assert isinstance(row["i3event"], str)
             for key in ("dt", "ra", "dec", "sigma", "p_value"):
                 assert isinstance(row[key], float), key
+        ranges = output["neutrino_flux_sensitivity_range"]
+        assert set(ranges) == {"flux_sensitivity", "sensitive_energy_range"}
+        for lo, hi in ranges.values():
+            assert isinstance(lo, float) and isinstance(hi, float) and 0 < lo <= hi
 
 
 def test_rendering_imports_nothing_heavy_into_the_significance_path(events, tmp_path):
@@ -325,3 +336,62 @@ def test_partial_and_retracted_results_are_marked(tmp_path, monkeypatch):
         "RETRACTED / PARTIAL RESULT (neutrino list incomplete)")
     partial_page = render_summary(result, plot, partial)
     assert len(pdf_pages(partial_page)) == 1 and partial_page != render_summary(result, plot, complete)
+
+
+def test_notice_leaves_out_a_missing_or_malformed_flux_range():
+    from llama.render.gcn import gcn_notice
+    from llama.render.result import result_from_dict
+
+    base = {"single_neutrino": [], "inputs": {"gw_skymap_info": {"graceid": "S251112cm"}}}
+    good = {"flux_sensitivity": [0.032, 0.87], "sensitive_energy_range": [9.3e4, 7.7e7]}
+    validator = schema_validator()
+    for ranges in (None, {"flux_sensitivity": [0.032]}, {**good, "flux_sensitivity": [0.9, 0.1]},
+                   {**good, "sensitive_energy_range": ["1 TeV", 1e6]}, good):
+        result = result_from_dict({**base, "neutrino_flux_sensitivity_range": ranges})
+        notice = gcn_notice(result, {}, "test", "2025-11-12T00:00:00.000Z")
+        assert not list(validator.iter_errors(notice))
+        assert notice.get("neutrino_flux_sensitivity_range") == (good if ranges is good else None)
+
+
+def test_neutrino_circles_and_credible_levels_for_display():
+    """The 90% circles lie at their radius from the centre (also around a pole and across
+    RA 0), cut at the edge of the all-sky map; the display's credible levels equal a full sort wherever they are below 99%."""
+    from llama.io.skymap import read_skymap
+    from llama.io.skymap_geometry import rasterize
+    from llama.render.skyplot import (
+        CIRCLE_VERTICES,
+        LEVEL_TAIL,
+        circle_vertices,
+        credible_levels,
+        split_at_edge,
+    )
+
+    ra, dec, radius = np.array([10.0, 359.0, 123.0]), np.array([-20.0, 0.5, 88.0]), np.array(
+        [1.5, 4.0, 5.0])
+    vertices = np.radians(circle_vertices(ra, dec, radius))
+    centre = np.radians(np.column_stack([ra, dec]))[:, None, :]
+    cos_distance = (np.sin(vertices[..., 1]) * np.sin(centre[..., 1]) + np.cos(vertices[..., 1])
+                    * np.cos(centre[..., 1]) * np.cos(vertices[..., 0] - centre[..., 0]))
+    assert np.degrees(np.arccos(np.clip(cos_distance, -1, 1))) == pytest.approx(
+        np.broadcast_to(radius[:, None], cos_distance.shape), abs=1e-9)
+    first, last = vertices[:, 0], vertices[:, -1]  # closed on the sky (RA may differ by 360)
+    assert np.allclose(np.cos(first[:, 0] - last[:, 0]), 1.0) and np.allclose(first[:, 1], last[:, 1])
+    # on the all-sky map (edge at RA 360): the circle around RA 359 crosses the edge twice
+    # (drawn from its north point: 3 pieces), the one around the pole once, the other never;
+    # every piece stays on its side of the edge
+    pieces = split_at_edge(circle_vertices(ra, dec, radius), 360.0)
+    assert [len(circle) for circle in pieces] == [1, 3, 2]
+    for circle in pieces:
+        assert sum(len(piece) for piece in circle) == CIRCLE_VERTICES + 1
+        for piece in circle:
+            assert np.all((piece[:, 0] > 360.0) & (piece[:, 0] < 720.0))
+            assert np.all(np.abs(np.diff(piece[:, 0])) < 180.0)  # no jump across the map
+
+    prob = rasterize(read_skymap(shared_path("gw_skymaps", EVENTS["MS181101ab"][1])), 256).prob
+    order = np.argsort(prob)[::-1]
+    exact = np.empty_like(prob)
+    exact[order] = np.cumsum(prob[order]) * 100.0
+    levels = credible_levels(prob)
+    sorted_part = exact <= 100.0 * (1.0 - LEVEL_TAIL)
+    assert np.allclose(levels[sorted_part], exact[sorted_part], rtol=0, atol=1e-9)
+    assert np.all(levels[~sorted_part] > 100.0 * (1.0 - LEVEL_TAIL))

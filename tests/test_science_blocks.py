@@ -11,7 +11,7 @@ from scipy import integrate, special
 
 from llama.io.background_sample import default_background_sample
 from llama.io.tables import DATA, read_effective_area, read_o3_table, read_zenith_weights
-from llama.science import odds
+from llama.science import odds, skysums
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
 from llama.science.parameters import preset
 from llama.science.pvalue import p_value
@@ -116,10 +116,10 @@ def test_psf_integrates_to_one_over_the_sky():
     import healpy as hp
 
     nside, sigma = 1024, 1.0
-    vec = odds.unit_vectors(30.0, -20.0)
+    vec = skysums.unit_vectors(30.0, -20.0)
     pix = hp.query_disc(nside, vec, math.radians(10 * sigma), nest=True)
     xyz = np.stack(hp.pix2vec(nside, pix, nest=True), axis=-1)
-    total = (odds.psf_per_sr(odds.separation_deg(xyz, vec), sigma) * hp.nside2pixarea(nside)).sum()
+    total = (skysums.psf_per_sr(skysums.separation_deg(xyz, vec), sigma) * hp.nside2pixarea(nside)).sum()
     assert total == pytest.approx(1.0, abs=2e-4)
 
 
@@ -205,4 +205,4 @@ def test_pixel_radius_bound_covers_healpy_max_pixrad():
     import healpy as hp
 
     for order in range(30):
-        assert odds.max_pixel_radius_deg(order) >= math.degrees(hp.max_pixrad(2**order))
+        assert skysums.max_pixel_radius_deg(order) >= math.degrees(hp.max_pixrad(2**order))

@@ -13,7 +13,7 @@ from science_helpers import T0_MJD, densest_pixel, neutrino_list
 from llama.io.skymap import read_skymap
 from llama.io.skymap_geometry import uniq_to_order_ipix
 from llama.io.tables import load_model
-from llama.science import odds
+from llama.science import odds, skysums
 from llama.science.background import NeutrinoBackgroundDensity
 from llama.science.parameters import OUTPUT_NAMES, preset
 from llama.significance import make_trigger
@@ -112,9 +112,11 @@ def test_psf_sums_agree_with_the_map_flattened_to_nside_2048(name, region, sigma
 def test_normalised_psf_sums_to_one_for_a_narrow_neutrino_on_a_coarse_pixel():
     skymap = read_skymap(shared_path("gw_skymaps", "S251112cm_bayestar.multiorder.fits"))
     ra, dec = coarse_corner(skymap)
-    pix = odds.psf_pixels(skymap, ra, dec, 0.2)
-    psf = odds.psf_per_sr(odds.separation_deg(pix.xyz, odds.unit_vectors(ra, dec)), 0.2)
-    assert (psf * pix.area).sum() == pytest.approx(1.0, rel=1e-3)
+    centre = skysums.unit_vectors([ra], [dec])
+    cells = skysums.psf_cells(skysums.PixelTree.of(skymap), centre, np.array([0.2]))
+    psf = skysums.psf_per_sr(skysums.separation_deg(cells.xyz, centre[0]), 0.2)
+    assert (psf * cells.area).sum() == pytest.approx(1.0, rel=1e-3)
+    assert cells.area.max() < skymap.pixel_area().max() / 4**5  # the order-4 pixels were split
     assert skymap.disc(ra, dec, 1.6).index.size == 0  # no pixel centre within 8 sigma
 
 
@@ -142,8 +144,9 @@ def test_opa_pairs_in_cbc_and_burst_events(group, model, s251112cm):
         d = trigger.distance
         prior = odds.log_flat_prior((d * trigger.snr / p.k0) ** 2, p.Egwmin, p.Egwmax)
         gw_and_nu = d**2 * prior * odds.emission_integral(2, d, w_pair, p)
-    expected = (result.terms.pair_sky[(0, 1)] * (500.0 - 100.0) * gw_and_nu * p.ndotgwnu
-                / (p.emission_window * p.fb * result.terms.pair_p_emp[(0, 1)]))
+    pair_sky, partner_p_emp = result.terms.pair(0, 1)
+    expected = (pair_sky * (500.0 - 100.0) * gw_and_nu * p.ndotgwnu
+                / (p.emission_window * p.fb * partner_p_emp))
     assert result.p_s2[0] == pytest.approx(float(expected), rel=1e-12)
     assert result.p_s2[0] > 0 and result.p_s2[1] == 0
     assert np.isfinite(result.odds_ratio) and result.odds_ratio > 0
@@ -157,7 +160,7 @@ def test_opa_partner_energy_is_clipped_to_the_primarys_background_range(model, s
     _, highest = model.nu_background.energy_range(float(pair.zenith[0]))
     assert highest < 1e12
     expected, _ = model.nu_background.one(float(pair.zenith[1]), highest)
-    assert result.terms.pair_p_emp[(0, 1)] == expected
+    assert result.terms.pair(0, 1)[1] == expected
 
 
 def test_opa_keeps_infinite_odds(model, s251112cm):

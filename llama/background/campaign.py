@@ -39,13 +39,13 @@ COLUMNS: dict[str, str] = {
     "n_neutrinos": "int16",
     "injected_mu": "float32",
     "odds": "float64",
-    "p_h_s1": "float64",  # subthreshold only (NaN for OPA)
-    "p_h_0": "float64",
+    "p_h_0": "float64",  # subthreshold only (NaN for OPA); p_h_s1 = odds (p_h_0 + p_h_c)
     "p_h_c": "float64",
 }
-FORMAT = "llama-campaign-results-1"
+FORMAT = "llama-campaign-results-2"
 #: Identity attributes: a committed job file with the same values is the same job.
-IDENTITY = ("format", "campaign_seed", "job", "n_trials", "search", "injected_mu", "skymap_sha256")
+IDENTITY = ("format", "campaign_seed", "job", "n_trials", "search", "mode", "injected_mu",
+            "skymap_sha256")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Campaign:
     injected_mu: float = 0.0
     seed: int = 0
     settings: Settings = field(default_factory=Settings)
+    mode: str = "exact"  # trials engine: exact | fast (llama.background.trials.MODES)
 
     def job_url(self, out: str, job: int) -> str:
         """Where job ``job`` commits its results under the prefix ``out``."""
@@ -114,11 +115,11 @@ def run_job(campaign: Campaign, job: int, n_trials: int, out: str, progress: boo
         )
         result = run_trials(
             skymap, trigger, model, sample, rows.size, _seed_sequence(campaign.seed, job, m),
-            campaign.search, campaign.injected_mu, progress,
+            campaign.search, campaign.injected_mu, progress, campaign.mode,
         )  # fmt: skip
         columns["skymap"][rows] = m
         columns["n_neutrinos"][rows] = result.n_neutrinos
-        for name in ("odds", "p_h_s1", "p_h_0", "p_h_c"):
+        for name in ("odds", "p_h_0", "p_h_c"):
             columns[name][rows] = getattr(result, name)
     columns["job"][:] = job
     columns["trial"][:] = np.arange(n_trials)
@@ -138,6 +139,7 @@ def _identity(campaign: Campaign, job: int, n_trials: int) -> dict[str, Any]:
         "job": int(job),
         "n_trials": int(n_trials),
         "search": campaign.search,
+        "mode": campaign.mode,
         "injected_mu": float(campaign.injected_mu),
         "skymap_sha256": json.dumps([sha256_file(path) for path in campaign.skymaps]),
     }
@@ -177,7 +179,8 @@ def _hdf5_bytes(columns: dict[str, np.ndarray], attrs: dict[str, Any]) -> bytes:
     with h5py.File(buffer, "w", track_order=True) as f:
         for name, values in columns.items():
             f.create_dataset(
-                name, data=values, compression="gzip", shuffle=True, track_times=False,
+                name, data=values, compression="gzip", compression_opts=9, shuffle=True,
+                track_times=False,
                 chunks=True if values.size else None,
             )  # fmt: skip
         for key, value in attrs.items():
@@ -271,9 +274,11 @@ def read_table(url: str) -> Table:
     return Table(columns, attrs, sources)
 
 
-def write_populations(tables: Sequence[Table], out: str) -> dict[str, int]:
+def write_populations(tables: Sequence[Table], out: str, attrs: dict[str, Any] | None = None
+                      ) -> dict[str, int]:
     """Background odds of the tables into ``populations.hdf5`` (SCIENCE.md section 6), one key
     per (search, population, sensitivity, instruments of each map); returns key -> count.
+    ``attrs`` (provenance) are stored on every dataset written.
 
     Tables of signal injections are refused: a p-value is never computed against injections.
     """
@@ -297,6 +302,7 @@ def write_populations(tables: Sequence[Table], out: str) -> dict[str, int]:
     counts = {}
     for key, arrays in sorted(pooled.items()):
         odds = np.concatenate(arrays)
-        write_population(out, key, odds, {"llama_version": __version__, "n_tables": len(tables)})
+        write_population(out, key, odds, {"llama_version": __version__, "n_tables": len(tables),
+                                          **(attrs or {})})
         counts[key] = int(odds.size)
     return counts

@@ -4,6 +4,7 @@
     llama background table URL... -o TABLE
     llama background pvalue TABLE... -o populations.hdf5
     llama background submit ...      (an HTCondor DAG of run jobs and a collation node)
+    llama background simulate --population bns --network H1L1 --count N --seed S --out DIR
 
 URLs are local paths, ``file://`` or ``s3://`` (s3fs; endpoint from $FSSPEC_S3_ENDPOINT_URL,
 credentials from the usual AWS variables or $AWS_SHARED_CREDENTIALS_FILE).
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--snr", type=float, help="network SNR of every trial (default: the "
                      "default_snr setting)")
     run.add_argument("--workers", type=int, help="processes for --jobs (default: cores)")
+    add_mode_option(run)
     add_model_options(run)
     add_common_options(run)
 
@@ -79,11 +81,35 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--sites", help="osg: +DESIRED_Sites")
     submit.add_argument("--search", choices=["subthreshold", "opa"], default="subthreshold")
     submit.add_argument("--inject", type=float, default=0.0, metavar="MU")
+    add_mode_option(submit)
     submit.add_argument("--dry-run", action="store_true",
                         help="print the DAG and submit descriptions; write nothing")
     submit.add_argument("--submit", action="store_true", help="run condor_submit_dag after")
     add_common_options(submit)
+    _add_simulate_parser(sub)
     return p
+
+
+def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:
+    simulate = sub.add_parser("simulate", help="make simulated BAYESTAR sky maps (ligo.skymap)")
+    simulate.add_argument("--population", choices=["bns", "nsbh", "bbh"], required=True)
+    simulate.add_argument("--network", choices=["H1L1", "H1L1V1"], required=True)
+    simulate.add_argument("--count", type=int, required=True, help="number of sky maps")
+    simulate.add_argument("--seed", type=int, required=True, help="seed (same seed, same maps)")
+    simulate.add_argument("--out", required=True, metavar="DIR", help="writes "
+                          "DIR/<population>-<network>-<sensitivity>/ (maps + manifest.json)")
+    simulate.add_argument("--sensitivity", choices=["o3", "o4"], default="o3",
+                          help="noise curves (default o3)")
+    simulate.add_argument("--jobs", type=int, default=1, help="localisation processes")
+    add_common_options(simulate)
+
+
+def add_mode_option(p: argparse.ArgumentParser) -> None:
+    """--mode: how the trials engine computes the sky sums (exact | fast)."""
+    p.add_argument("--mode", choices=["exact", "fast"], default="exact",
+                   help="exact: each trial's odds are what `llama significance` gives for its "
+                   "neutrinos; fast: the sky map smoothed once by the PSFs and interpolated "
+                   "(error and speed: benchmarks/bench_trials.py) (default exact)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +125,8 @@ def _campaign(args: argparse.Namespace):
     settings = settings_from_args(args)
     if args.snr is not None:
         settings = settings.replace(default_snr=args.snr)
-    return Campaign(read_skymap_list(args.skymaps), args.search, args.inject, args.seed, settings)
+    return Campaign(read_skymap_list(args.skymaps), args.search, args.inject, args.seed, settings,
+                    args.mode)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -167,7 +194,8 @@ def _submit(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         seed=args.seed,
         out=args.out,
-        run_options=("--search", args.search, "--inject", f"{args.inject:g}"),
+        run_options=("--search", args.search, "--inject", f"{args.inject:g}",
+                     *(("--mode", args.mode) if args.mode != "exact" else ())),
         accounting_group=args.accounting_group,
         accounting_group_user=args.accounting_group_user,
         credentials_file=str(Path(args.credentials_file).absolute())
@@ -196,7 +224,18 @@ def _submit(args: argparse.Namespace) -> int:
     return subprocess.run([command, dag_file.name], cwd=dag_dir, check=False).returncode
 
 
-ACTIONS = {"run": _run, "table": _table, "pvalue": _pvalue, "submit": _submit}
+def _simulate(args: argparse.Namespace) -> int:
+    from llama.background.simulate import simulate
+
+    manifest = simulate(args.population, args.network, args.count, args.seed, args.out,
+                        sensitivity=args.sensitivity, jobs=args.jobs,
+                        progress=sys.stderr.isatty())
+    print(manifest)
+    return 0
+
+
+ACTIONS = {"run": _run, "table": _table, "pvalue": _pvalue, "submit": _submit,
+           "simulate": _simulate}
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "setting, else the analytic noise tail)")
     p.add_argument("--background", metavar="POPULATIONS_HDF5",
                    help="background populations for the p-value (default: the populations "
-                   "setting; without: p_value null)")
+                   "setting, else the packaged populations; 'none': p_value null)")
     p.add_argument("--population", help="background population name (default: the population "
                    "setting, bns)")
     p.add_argument("--sensitivity", help="background sensitivity name (default: the preset)")

@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     model = load_model("o3", "o3-table", sample)
     trigger = make_trigger(skymap, event_mjd, SNR, INSTRUMENTS, P_TERRESTRIAL)
     generator = TrialGenerator(model, sample, trigger)
-    later = generator.background(rng)  # a neutrino after the window makes the list complete
+    later = generator.trial(rng, None)  # a neutrino after the window makes the list complete
     later.mjd = event_mjd + np.linspace(700.0, 900.0, len(later)) / 86400.0
     neutrinos = NeutrinoList.concatenate([generator.trial(rng, skymap, args.signal), later])
     neutrinos_path = inputs / "SIMULATED-neutrinos.json"

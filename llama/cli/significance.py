@@ -67,6 +67,16 @@ def parser() -> argparse.ArgumentParser:
         help="accept an --event-time more than 1 s from the sky map's DATE-OBS or the "
         "notice's trigger time, and a notice for another event (refused by default)",
     )
+    p.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="also an event-specific p-value from N background trials on this event's own sky "
+        "map (default: the event_trials setting, 0: none)",
+    )
+    p.add_argument("--trials-mode", choices=["fast", "exact"],
+                   help="trials engine for --trials (default: the event_trials_mode setting, fast)")
+    p.add_argument("--trials-seed", type=int, default=0, help="seed of the --trials draws (default 0)")
     p.add_argument("-o", "--output", help="write the JSON here (default: stdout summary only)")
     add_model_options(p)
     add_common_options(p)
@@ -117,6 +127,12 @@ def _run(args: argparse.Namespace) -> int:
     output = compute(
         args.search, skymap, neutrinos, facts, settings, check_times=not args.allow_time_mismatch
     )
+    n_trials = settings.event_trials if args.trials is None else args.trials
+    if n_trials:
+        from llama.background.event_trials import add_event_pvalue
+
+        add_event_pvalue(output, args.search, skymap, neutrinos, facts, settings, n_trials,
+                         args.trials_mode or settings.event_trials_mode, args.trials_seed)
     for line in summary(output):
         print(line)
     if args.output:

@@ -53,8 +53,9 @@ _FLOAT_KEYS = {"mjd_obs", "distmean", "diststd"}
 _NUMERIC_FORMAT = re.compile(r"\d*[BIJKED]")  # fixed-width numeric FITS column formats
 
 
-def read_skymap(path: str | os.PathLike) -> SkyMap:
-    """Read a flat (RING/NESTED) or multi-order (NUNIQ) LVK FITS sky map, gzipped or not.
+def read_skymap(path: str | os.PathLike, distances: bool = True) -> SkyMap:
+    """Read a flat (RING/NESTED) or multi-order (NUNIQ) LVK FITS sky map, gzipped or not;
+    ``distances=False`` leaves the distance layers unread (a plot needs the probability only).
 
     Raises InputError (one line naming the file) for anything unreadable or invalid.
     """
@@ -65,10 +66,10 @@ def read_skymap(path: str | os.PathLike) -> SkyMap:
         raise InputError(f"{path}: no such file") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err.strerror})") from None
-    return skymap_from_bytes(raw, path)
+    return skymap_from_bytes(raw, path, distances)
 
 
-def skymap_from_bytes(raw: bytes, source: str | os.PathLike) -> SkyMap:
+def skymap_from_bytes(raw: bytes, source: str | os.PathLike, distances: bool = True) -> SkyMap:
     """Read and check a sky map from the bytes of a FITS file (gzipped or not), e.g. one
     embedded in an alert; ``source`` names it in errors and becomes ``meta['path']``.
 
@@ -78,7 +79,7 @@ def skymap_from_bytes(raw: bytes, source: str | os.PathLike) -> SkyMap:
     """
     path = Path(source)
     try:
-        return _read(path, raw)
+        return _read(path, raw, distances)
     except InputError:
         raise
     except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, IndexError,
@@ -93,7 +94,7 @@ def _input_error(path: Path, what: str) -> InputError:
     return InputError(" ".join(f"{path}: {what}".split()))
 
 
-def _read(path: Path, raw: bytes) -> SkyMap:
+def _read(path: Path, raw: bytes, distances: bool = True) -> SkyMap:
     data = _gunzip(path, raw) if raw[:2] == b"\x1f\x8b" else raw
     if not data.startswith(b"SIMPLE  ="):
         raise _input_error(path, "not a FITS file (it does not start with a SIMPLE card)")
@@ -110,7 +111,7 @@ def _read(path: Path, raw: bytes) -> SkyMap:
         values.byteswap(inplace=True)
         return values.view(values.dtype.newbyteorder()).astype(out_dtype, copy=False)
 
-    layers = [column(name, np.float64) for name in DIST_COLUMNS]
+    layers = [column(name, np.float64) if distances else None for name in DIST_COLUMNS]
     if any(layer is None for layer in layers) and any(layer is not None for layer in layers):
         raise _input_error(path, "incomplete distance layers (need DISTMU, DISTSIGMA, DISTNORM)")
     ordering = str(header.get("ORDERING", "")).strip().upper()

@@ -66,7 +66,7 @@ class SkyMap:
     def pixel_area(self) -> np.ndarray:
         """Area of every pixel, sr (a read-only constant view for flat maps)."""
         if self.is_moc:
-            return self._cached("area", lambda: order_area(self.order))
+            return self.cached("area", lambda: order_area(self.order))
         return np.broadcast_to(order_area(nside_to_order(self.nside)), (self.npix,))
 
     def pixel_radec(self) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +76,7 @@ class SkyMap:
             order, ipix = self._order_ipix()
             return hp.pix2ang(1 << order, ipix, nest=True, lonlat=True)
 
-        return self._cached("radec", compute)
+        return self.cached("radec", compute)
 
     def disc(self, ra_deg: float, dec_deg: float, radius_deg: float) -> PixelSet:
         """Pixels whose centres lie within radius_deg of (ra_deg, dec_deg); >= 180 means all."""
@@ -112,7 +112,7 @@ class SkyMap:
         A pixel is drawn with probability ``prob``, the position is uniform inside it (the
         centre of a random order-29 descendant) and the distance follows the pixel's ansatz.
         """
-        cdf = self._cached("cdf", lambda: np.cumsum(self.prob))
+        cdf = self.cached("cdf", lambda: np.cumsum(self.prob))
         index = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
         index = np.minimum(index, self.npix - 1)  # guards u * total rounding up to total
         order, ipix = self._order_ipix(index)
@@ -141,7 +141,8 @@ class SkyMap:
         mean, _ = ansatz_moments(self.distmu[valid], self.distsigma[valid])
         return float(np.sum(weight * mean) / weight.sum())
 
-    def _cached(self, key: str, compute: Callable[[], Any]) -> Any:
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The value stored under ``key``, computed by ``compute`` on first use."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
@@ -150,12 +151,12 @@ class SkyMap:
         """(order, NESTED ipix) of the pixels at index (all if None); order is an int if flat."""
         if not self.is_moc:
             return nside_to_order(self.nside), np.arange(self.npix) if index is None else index
-        order, ipix = self._cached("order_ipix", lambda: uniq_to_order_ipix(self.uniq))
+        order, ipix = self.cached("order_ipix", lambda: uniq_to_order_ipix(self.uniq))
         return (order, ipix) if index is None else (order[index], ipix[index])
 
     def _moc_xyz(self) -> np.ndarray:
         """(n, 3) pixel-centre unit vectors of a multi-order map (cached)."""
-        return self._cached("xyz", lambda: pix2xyz(*self._order_ipix()))
+        return self.cached("xyz", lambda: pix2xyz(*self._order_ipix()))
 
 
 # --------------------------------------------------------------------------------------------

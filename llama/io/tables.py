@@ -3,7 +3,8 @@
 The science (llama.science) does no file I/O; this module reads the packaged tables
 (``llama/data``: aeff_lookup.csv, IC86_II_effectiveArea.csv, zenith_weights.csv), an
 optional list of GW background SNRs and the neutrino background sample, and assembles a
-:class:`llama.science.odds.SearchModel` from them.
+:class:`llama.science.odds.SearchModel` from them; it also reads a public effective area in
+cm^2 for the flux sensitivity of a sky map (llama.science.flux_limits).
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ import numpy as np
 
 from llama.errors import ConfigurationError, InputError
 from llama.io.background_sample import BackgroundSample
+from llama.io.skymap_geometry import SkyMap, nside_to_order, pix2xyz, uniq_to_order_ipix
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
-from llama.science.detector import EnergyAngleWeight, O3Table, PublicEffectiveArea, ZenithWeights
+from llama.science.detector import (
+    EffectiveArea,
+    EnergyAngleWeight,
+    O3Table,
+    PublicEffectiveArea,
+    ZenithWeights,
+)
+from llama.science.flux_limits import credible_region, flux_sensitivity_range
 from llama.science.odds import SearchModel
 from llama.science.parameters import preset
 
@@ -116,3 +125,32 @@ def load_model(
         gw_background=gw_background or GwSnrBackground(rhomin=params.rhomin),
         preset_name=preset_name,
     )
+
+
+def read_effective_area_cm2(path: str | os.PathLike | None = None) -> EffectiveArea:
+    """A public IceCube ``*_effectiveArea.csv`` as it is (cm^2, not normalised); default: the
+    packaged IC86-II table, the 10-year release's latest season (IC86-2012 to IC86-2017)."""
+    source = Path(path) if path else DATA / "IC86_II_effectiveArea.csv"
+    try:
+        table = np.loadtxt(source, skiprows=1, ndmin=2)
+        if table.shape[1] != 5 or not np.all(np.isfinite(table)) or np.any(table[:, 4] < 0):
+            raise ValueError(f"expected 5 finite columns and A_eff >= 0, found shape {table.shape}")
+    except (OSError, ValueError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{source}: cannot read effective-area table: {first_line}") from None
+    return EffectiveArea.from_table(table)
+
+
+def neutrino_flux_sensitivity_range(
+    skymap: SkyMap, path: str | os.PathLike | None = None
+) -> dict[str, list[float]]:
+    """``neutrino_flux_sensitivity_range`` of a GW sky map (llama.science.flux_limits) with
+    the effective area at ``path`` (default: the packaged IC86-II table). Only the credible
+    region's pixels are located on the sky."""
+    region = credible_region(skymap.prob, skymap.pixel_area())
+    if skymap.is_moc:
+        order, ipix = uniq_to_order_ipix(skymap.uniq[region])
+    else:
+        order, ipix = nside_to_order(skymap.nside), region
+    dec = np.degrees(np.arcsin(np.clip(pix2xyz(order, ipix)[:, 2], -1.0, 1.0)))
+    return flux_sensitivity_range(read_effective_area_cm2(path), dec, float(dec[0]))

@@ -5,8 +5,10 @@ Notice (JSON, schema gcn/notices/icecube/lvk_nu_track_search.schema.json, SCIENC
 (that is IceCube's other search), ``n_events_coincident`` the number of neutrinos in the +-500 s
 window, and ``coincident_events`` lists only the neutrinos whose own p-value is below 0.1, each
 with ``event_dt`` (neutrino minus GW time, s), RA/Dec and ``ra_dec_error`` = the 90% radius
-(2.146 sigma, deg). ``alert_datetime`` is the time the notice was made: it is the one value not
-determined by the inputs (see :data:`VOLATILE_KEYS`).
+(2.146 sigma, deg). ``neutrino_flux_sensitivity_range`` (E^2 dN/dE range in GeV cm^-2 over the
+90% region for an E^-2 flux, and its 5-95% energy range in GeV; llama.science.flux_limits) is
+copied from the significance, to 3 significant digits. ``alert_datetime`` is the time the notice
+was made: it is the one value not determined by the inputs (see :data:`VOLATILE_KEYS`).
 
 Circular (plain text) in the style of the IceCube circulars for LVK alerts: the window, the
 number of coincident tracks, the table (dt stated as track minus GW) and the p-value.
@@ -38,6 +40,11 @@ def _iso_z(mjd: float | None) -> str | None:
     from astropy.time import Time
 
     return Time(mjd, format="mjd", scale="utc").isot[:23] + "Z"
+
+
+def _significant(x: float, digits: int = 3) -> float:
+    """``x`` rounded to ``digits`` significant digits."""
+    return float(f"{x:.{digits}g}")
 
 
 def listed_neutrinos(result: Result) -> list[Neutrino]:
@@ -83,6 +90,10 @@ def gcn_notice(
         "pval_bayesian": result.p_value,
         "n_events_coincident": len(result.neutrinos),
         "coincident_events": [_event(n) for n in listed_neutrinos(result)],
+        "neutrino_flux_sensitivity_range": None if result.flux_sensitivity_range is None else {
+            key: [_significant(x) for x in pair]
+            for key, pair in result.flux_sensitivity_range.items()
+        },
     }
     if record:
         notice["reference"] = {"gcn.notices.LVK.alert": record.rpartition("#")[2] or record}
@@ -135,6 +146,17 @@ def circular_text(result: Result, skymap_info: Mapping[str, Any]) -> str:
             "when the neutrino arrived after the GW signal), r90 = radius of the 90% "
             "containment circle of the track direction (2.146 sigma), p-value = the p-value of "
             "the joint observation with this track.",
+        ]
+    if result.flux_sensitivity_range:
+        f_lo, f_hi = result.flux_sensitivity_range["flux_sensitivity"]
+        e_lo, e_hi = result.flux_sensitivity_range["sensitive_energy_range"]
+        lines += [
+            "",
+            f"Assuming an E^-2 spectrum, the sensitivity (90% CL upper limit for no coincident "
+            f"track) to the time-integrated neutrino flux E^2 dN/dE ranges from {f_lo:.3g} to "
+            f"{f_hi:.3g} GeV cm^-2 over the 90% credible region of {result.eventid}, for "
+            f"neutrino energies between {e_lo:.3g} GeV and {e_hi:.3g} GeV (5%-95% of the "
+            "signal), estimated from the public IceCube effective area.",
         ]
     lines += [
         "",

@@ -74,6 +74,8 @@ class Result:
     burst: bool
     distance_mpc: float | None
     neutrinos: tuple[Neutrino, ...]
+    #: {"flux_sensitivity": [lo, hi] GeV cm^-2, "sensitive_energy_range": [lo, hi] GeV}
+    flux_sensitivity_range: dict[str, tuple[float, float]] | None = None
 
     @property
     def event_specific_p_value(self) -> float | None:
@@ -110,6 +112,23 @@ def _neutrinos(data: dict[str, Any]) -> tuple[Neutrino, ...]:
     return tuple(rows)
 
 
+def _flux_sensitivity_range(value: Any) -> dict[str, tuple[float, float]] | None:
+    """``neutrino_flux_sensitivity_range`` when both of its ranges are two finite numbers,
+    lo <= hi, else None."""
+    if not isinstance(value, dict):
+        return None
+    ranges = {}
+    for key in ("flux_sensitivity", "sensitive_energy_range"):
+        pair = value.get(key)
+        if not isinstance(pair, list) or len(pair) != 2:
+            return None
+        lo, hi = number(pair[0]), number(pair[1])
+        if lo is None or hi is None or lo > hi:
+            return None
+        ranges[key] = (lo, hi)
+    return ranges
+
+
 def result_from_dict(data: dict[str, Any], eventid: str | None = None) -> Result:
     """A :class:`Result` from a parsed significance JSON; ``eventid`` when the file has none."""
     if not isinstance(data, dict):
@@ -133,6 +152,7 @@ def result_from_dict(data: dict[str, Any], eventid: str | None = None) -> Result
         burst=bool(info.get("burst")),
         distance_mpc=number(info.get("distance_mpc")),
         neutrinos=_neutrinos(data),
+        flux_sensitivity_range=_flux_sensitivity_range(data.get("neutrino_flux_sensitivity_range")),
     )
 
 

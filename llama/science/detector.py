@@ -206,3 +206,59 @@ class ZenithWeights:
         """w for a neutrino pair, index floor((theta1 + theta2) / 10 deg)."""
         idx = np.floor((np.asarray(zenith1_deg, float) + np.asarray(zenith2_deg, float)) / 10.0)
         return self.weights[np.clip(idx.astype(np.int64), 0, self.weights.size - 1)]
+
+
+@dataclass
+class EffectiveArea:
+    """A public IceCube muon-neutrino effective area A_eff(E_nu, dec_nu) in cm^2, in bins of
+    true neutrino energy (log10 E/GeV) and true declination (deg), not normalised."""
+
+    log_e_edges: np.ndarray  # (n_e + 1,) log10(E/GeV), ascending
+    dec_edges: np.ndarray  # (n_dec + 1,) deg, ascending
+    aeff_cm2: np.ndarray  # (n_e, n_dec) cm^2
+
+    @classmethod
+    def from_table(cls, table: np.ndarray) -> EffectiveArea:
+        """Build from a release table: rows of (log10 Emin/GeV, log10 Emax/GeV, dec min,
+        dec max (deg), A_eff (cm^2))."""
+        log_e_edges = np.unique(np.concatenate([table[:, 0], table[:, 1]]))
+        dec_edges = np.unique(np.concatenate([table[:, 2], table[:, 3]]))
+        aeff = np.zeros((log_e_edges.size - 1, dec_edges.size - 1))
+        aeff[np.searchsorted(log_e_edges, table[:, 0]), np.searchsorted(dec_edges, table[:, 2])] = (
+            table[:, 4]
+        )
+        return cls(log_e_edges, dec_edges, aeff)
+
+    def dec_bin(self, dec_deg: ArrayLike) -> np.ndarray:
+        """Declination bin of each dec (deg); -90 and +90 fall in the first and last bin."""
+        idx = np.searchsorted(self.dec_edges, np.asarray(dec_deg, float), side="right") - 1
+        return np.clip(idx, 0, self.dec_edges.size - 2)
+
+    def e2_counts(self) -> np.ndarray:
+        """Expected events per energy bin and declination bin for the time-integrated flux
+        dN/dE = E^-2 GeV^-1 cm^-2 (E^2 dN/dE = 1 GeV cm^-2): A_eff x (1/E_lo - 1/E_hi),
+        shape (n_e, n_dec)."""
+        energy = 10.0**self.log_e_edges
+        return self.aeff_cm2 * (1.0 / energy[:-1] - 1.0 / energy[1:])[:, None]
+
+    def e2_fluence_limit(self, dec_deg: ArrayLike, n_events: float) -> np.ndarray:
+        """E^2 dN/dE (GeV cm^-2) of a time-integrated E^-2 flux that gives ``n_events``
+        expected events from each declination (deg); inf where the table has no area."""
+        total = self.e2_counts().sum(axis=0)[self.dec_bin(dec_deg)]
+        with np.errstate(divide="ignore"):
+            return n_events / total
+
+    def e2_energy_quantiles(self, dec_deg: float, quantiles: ArrayLike) -> np.ndarray:
+        """True neutrino energies (GeV) at the given quantiles of the detected events of an
+        E^-2 flux from ``dec_deg``; exact within each bin, where A_eff is constant and the
+        cumulative count grows as 1/E_lo - 1/E."""
+        column = int(self.dec_bin(dec_deg))
+        counts = self.e2_counts()[:, column]
+        cumulative = np.concatenate([[0.0], np.cumsum(counts)])
+        if not cumulative[-1] > 0:
+            raise InputError(f"the effective area has no events from dec {dec_deg} deg")
+        target = np.asarray(quantiles, float) * cumulative[-1]
+        filled = np.flatnonzero(counts > 0)  # the bin of a quantile: first filled one reaching it
+        k = filled[np.minimum(np.searchsorted(cumulative[1:][filled], target), filled.size - 1)]
+        inverse_lo = 10.0 ** -self.log_e_edges[k]
+        return 1.0 / (inverse_lo - (target - cumulative[k]) / self.aeff_cm2[k, column])

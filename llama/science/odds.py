@@ -17,26 +17,32 @@ The energy priors P_gw, P_nu are log-flat densities normalised on [Egwmin, Egwma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from numpy.typing import ArrayLike
-from scipy.special import gammainc
+from scipy.special import gammainc, gammaln
 
 from llama.science.background import GwSnrBackground, NeutrinoBackgroundDensity
 from llama.science.detector import EnergyAngleWeight, ZenithWeights
 from llama.science.parameters import SearchParameters
 from llama.science.protocols import NeutrinosLike, SkyMapLike
+from llama.science.skysums import (
+    PIXEL_PER_SIGMA,
+    PSF_CUTOFF_SIGMA,
+    Pairs,
+    PixelTree,
+    SkySums,
+    separation_deg,
+    sky_sums,
+    unit_vectors,
+)
 
-PIXEL_PER_SIGMA = 0.5
-"""Pixels under a PSF are split (locally) until their size is at most this many sigma."""
-MAX_REFINE_ORDER = 13
-MAX_CHILDREN_PER_STEP = 16384
-"""psf_pixels splits coarse pixels in one step when that gives at most this many children."""
-PIXEL_RADIUS_PER_SIZE = 1.05
-PSF_CUTOFF_SIGMA = 8.0
-"""Pixels farther than this many sigma from a neutrino are skipped (PSF < 1.3e-14 of peak)."""
+SkySumsFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, Pairs | None], SkySums]
+"""(unit vectors, sigma deg, A per band, OPA pairs) -> sky sums of those neutrinos."""
+
 PAIR_SEPARATION_SIGMAS = 5.0
 """OPA pair term: only pairs closer than 5 (sigma_i + sigma_j) deg contribute."""
 
@@ -53,7 +59,6 @@ def _unit_quadrature(
 
 
 UNIT_NODES, UNIT_WEIGHTS = _unit_quadrature()
-SR_PER_DEG2 = (math.pi / 180.0) ** 2
 UNITS = {
     "Egwmin, Egwmax, Enumin, Enumax": "isotropic-equivalent energy, code units kg Mpc^2 s^-2 "
     "(1 unit ~ 9.52e51 erg); not GeV",
@@ -106,8 +111,13 @@ def emission_integral(
     incomplete gamma function.  ``distance`` (Mpc) and ``zenith_weight`` broadcast.
     """
     r = np.asarray(distance, float)
+    w = np.asarray(zenith_weight, float)
+    if r.size == 1 and w.ndim == 1 and w.size > 64:  # one distance, many neutrinos: few weights
+        values, inverse = np.unique(w, return_inverse=True)
+        return emission_integral(k, r, values, params).reshape(-1)[inverse].reshape(
+            np.broadcast_shapes(r.shape, w.shape))
     with np.errstate(divide="ignore"):
-        c = params.nu_51_100 * 10.0 * (r / 100.0) ** -2 * np.asarray(zenith_weight, float)
+        c = params.nu_51_100 * 10.0 * (r / 100.0) ** -2 * w
     span = gammainc(k, c * params.Enumax) - gammainc(k, c * params.Enumin)
     return span / (k * math.log(params.Enumax / params.Enumin))
 
@@ -119,13 +129,13 @@ def distance_integral(
 
     f = 1 for the b_i of the subthreshold search.  With ``snr`` (Burst / no-distance signal
     terms) f(x) = P_gw((x rho / k0)^2), and x^2 P_gw((x rho/k0)^2) = k0^2 / (rho^2 ln(Egwmax/Egwmin))
-    is a constant.  Panelled Gauss-Legendre (see ``_unit_quadrature``).
+    is a constant.  Panelled Gauss-Legendre (see ``_unit_quadrature``), once per distinct weight.
     """
-    w = np.atleast_1d(np.asarray(zenith_weight, float))
+    w, inverse = np.unique(np.atleast_1d(np.asarray(zenith_weight, float)), return_inverse=True)
     hi = params.r0(params.Egwmax)
     x = hi * UNIT_NODES
     weight = hi * UNIT_WEIGHTS * (x**2 if snr is None else _x2_gw_prior(params, snr))
-    return emission_integral(k, x[None, :], w[:, None], params) @ weight
+    return (emission_integral(k, x[None, :], w[:, None], params) @ weight)[inverse.ravel()]
 
 
 def _x2_gw_prior(params: SearchParameters, snr: float) -> float:
@@ -138,123 +148,12 @@ def burst_gw_volume(params: SearchParameters, snr: float) -> float:
     return _x2_gw_prior(params, snr) * params.r0(params.Egwmax)
 
 
-def poisson_pmf(k: int, mean: float) -> float:
-    """Poisson probability of k events for the given mean."""
-    return math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) if mean > 0 else float(k == 0)
-
-
-def psf_per_sr(separation_deg: ArrayLike, sigma_deg: ArrayLike) -> np.ndarray:
-    """2-D Gaussian PSF exp(-d^2 / 2 sigma^2) / (2 pi sigma^2), per steradian."""
-    sigma2 = np.asarray(sigma_deg, float) ** 2
-    return np.exp(-0.5 * np.asarray(separation_deg) ** 2 / sigma2) / (
-        2 * math.pi * sigma2 * SR_PER_DEG2
-    )
-
-
-def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> np.ndarray:
-    """Cartesian unit vectors (n, 3) for RA, Dec in deg."""
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cos_dec = np.cos(dec)
-    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
-
-
-def separation_deg(xyz: ArrayLike, vector: ArrayLike) -> np.ndarray:
-    """Great-circle distance (deg) between unit vectors; accurate at small angles."""
-    chord = np.linalg.norm(np.asarray(xyz) - vector, axis=-1)
-    return np.degrees(2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)))
-
-
-def order_for_sigma(sigma_deg: float) -> int:
-    """Smallest HEALPix order whose pixel size (sqrt of area) is <= PIXEL_PER_SIGMA * sigma."""
-    size_order0 = math.degrees(math.sqrt(4.0 * math.pi / 12.0))
-    need = math.ceil(math.log2(size_order0 / (PIXEL_PER_SIGMA * sigma_deg)))
-    return int(min(max(need, 0), MAX_REFINE_ORDER))
-
-
-@dataclass
-class PsfPixels:
-    """Pixels under one neutrino's PSF: probability, centre vectors, dec (deg), area (sr),
-    HEALPix order and NESTED index."""
-
-    prob: np.ndarray
-    xyz: np.ndarray
-    dec: np.ndarray
-    area: np.ndarray
-    order: np.ndarray
-    ipix: np.ndarray
-
-
-PSF_PIXEL_FIELDS = ("prob", "xyz", "dec", "area", "order", "ipix")
-
-
-def psf_pixels(skymap: SkyMapLike, ra: float, dec: float, sigma: float) -> PsfPixels:
-    """The sky-map pixels within PSF_CUTOFF_SIGMA of a neutrino, split where coarser than the PSF.
-
-    A pixel coarser than PIXEL_PER_SIGMA * sigma is replaced by its NESTED children at the
-    needed order, each carrying an equal share of its probability (constant density): in one
-    step when that makes at most MAX_CHILDREN_PER_STEP pixels, else in steps of half the
-    remaining orders, dropping the children wholly beyond the cut-off after each step. So the
-    PSF is sampled finely without flattening the map anywhere else.
-    """
-    cutoff = PSF_CUTOFF_SIGMA * sigma
-    centre = unit_vectors(ra, dec)
-    orders = skymap.order
-    margin = max_pixel_radius_deg(int(orders.min()))
-    pix = skymap.disc(ra, dec, min(180.0, cutoff + margin))
-    order = np.asarray(orders[pix.index], np.int64)
-    ipix = skymap.uniq[pix.index] - 4 * 4**order if skymap.is_moc else pix.index
-    cells = PsfPixels(pix.prob, pix.xyz, pix.dec, pix.area, order, ipix)
-    cells = _near(cells, np.ones(order.size, bool), centre, cutoff)
-    target = order_for_sigma(sigma)
-    coarse = cells.order < target
-    while coarse.any():
-        level = int(cells.order[coarse].min())
-        at_level = int(np.count_nonzero(cells.order == level))
-        one_step = at_level * 4 ** (target - level) <= MAX_CHILDREN_PER_STEP
-        finer = target if one_step else level + (target - level + 1) // 2
-        cells = _split_level(cells, level, finer)
-        if not one_step:  # the last step's children beyond the cut-off add (almost) nothing
-            cells = _near(cells, cells.order == finer, centre, cutoff)
-        coarse = cells.order < target
-    return cells
-
-
-def _near(cells: PsfPixels, check: np.ndarray, centre: np.ndarray, cutoff: float) -> PsfPixels:
-    """``cells`` without those of ``check`` that lie wholly beyond ``cutoff`` (deg) of centre."""
-    far = np.zeros(check.size, bool)
-    reach = np.minimum(cutoff + max_pixel_radius_deg(cells.order[check]), 180.0)
-    far[check] = cells.xyz[check] @ centre <= np.cos(np.radians(reach))
-    if not far.any():
-        return cells
-    keep = ~far
-    return PsfPixels(*(getattr(cells, name)[keep] for name in PSF_PIXEL_FIELDS))
-
-
-def _split_level(cells: PsfPixels, level: int, finer: int) -> PsfPixels:
-    """``cells`` with every pixel at order ``level`` replaced by its children at ``finer``."""
-    from astropy_healpix.core import healpix_to_xyz
-
-    split = cells.order == level
-    n = 4 ** (finer - level)
-    children = (cells.ipix[split, None] * n + np.arange(n)).ravel()
-    xyz = np.stack(healpix_to_xyz(children, 2**finer, order="nested"), axis=-1)
-    keep = ~split
-    return PsfPixels(
-        prob=np.concatenate([cells.prob[keep], np.repeat(cells.prob[split] / n, n)]),
-        xyz=np.concatenate([cells.xyz[keep], xyz]),
-        dec=np.concatenate([cells.dec[keep], np.degrees(np.arcsin(np.clip(xyz[:, 2], -1, 1)))]),
-        area=np.concatenate([cells.area[keep], np.repeat(cells.area[split] / n, n)]),
-        order=np.concatenate([cells.order[keep], np.full(children.size, finer, np.int64)]),
-        ipix=np.concatenate([cells.ipix[keep], children]),
-    )
-
-
-def max_pixel_radius_deg(order: ArrayLike) -> np.ndarray:
-    """Upper bound (deg) on the centre-to-corner angle of a HEALPix pixel at ``order``.
-
-    The largest HEALPix pixel radius is at most 1.045 x sqrt(pixel area) at every order.
-    """
-    return PIXEL_RADIUS_PER_SIZE * np.degrees(np.sqrt(np.pi / 3.0)) / 2.0 ** np.asarray(order, float)
+def poisson_pmf(k: ArrayLike, mean: float) -> np.ndarray:
+    """Poisson probability of k events (array) for the given mean."""
+    k = np.asarray(k, float)
+    if mean <= 0:
+        return (k == 0).astype(float)
+    return np.exp(k * math.log(mean) - mean - gammaln(k + 1))
 
 
 # ---------------------------------------------------------------- model and inputs
@@ -308,7 +207,8 @@ class SearchModel:
 
 @dataclass
 class NeutrinoTerms:
-    """Per-neutrino quantities shared by both searches (arrays of length N)."""
+    """Per-neutrino quantities shared by both searches (arrays of length N), and the OPA
+    pairs (i < j, arrays of length n_pairs)."""
 
     dt: np.ndarray  # t_nu - t_gw, s
     overlap: np.ndarray  # T(t_gw, t_nu), s
@@ -318,10 +218,17 @@ class NeutrinoTerms:
     sky: np.ndarray  # sum_pix p A PSF (unnormalised), sr^-1 GeV^-1
     sky_norm: np.ndarray  # sum_pix A PSF_norm, GeV^-1
     band_values: np.ndarray  # A(E_i) per declination band, (N, n_bands)
-    pair_sky: dict[tuple[int, int], float] = field(default_factory=dict)
-    """OPA pairs (i < j): sky sum of p A(E_i) A(E_j') PSF_i PSF_j, sr^-1 GeV^-2."""
-    pair_p_emp: dict[tuple[int, int], float] = field(default_factory=dict)
+    pair_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_second: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pair_sky: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """OPA pairs: sky sum of p A(E_i) A(E_j') PSF_i PSF_j, sr^-1 GeV^-2."""
+    pair_p_emp: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """OPA pairs: P_emp,nu of the partner j at its clipped energy E_j', sr^-1 GeV^-1."""
+
+    def pair(self, i: int, j: int) -> tuple[float, float]:
+        """(pair sky sum, partner P_emp) of the pair (i, j)."""
+        (at,) = np.flatnonzero((self.pair_first == i) & (self.pair_second == j))
+        return float(self.pair_sky[at]), float(self.pair_p_emp[at])
 
 
 def neutrino_terms(
@@ -330,62 +237,72 @@ def neutrino_terms(
     trigger: GwTrigger,
     model: SearchModel,
     pairs: bool = False,
+    group: np.ndarray | None = None,
+    background: tuple[np.ndarray, np.ndarray] | None = None,
+    sky: SkySumsFunction | None = None,
 ) -> NeutrinoTerms:
-    """Compute NeutrinoTerms; with ``pairs`` also the OPA pair terms for close pairs.
+    """Compute NeutrinoTerms for any number of neutrinos at once.
 
-    Sky sums run over :func:`psf_pixels` (within PSF_CUTOFF_SIGMA, coarse pixels split), so
-    the normalised PSF sums to 1 however narrow it is. For a pair (i, j) the partner's
-    energy is first clipped to the background energy range within delta_omega of theta_i
-    and its P_emp,nu computed there with its own widening (SCIENCE.md section 5).
+    ``group`` (sorted, one entry per neutrino) says which neutrinos form one list (background
+    trials); OPA pairs are formed within a group only. ``background`` passes precomputed
+    (P_emp, energy for A) from ``model.nu_background``; ``sky`` computes the sky sums
+    (default: exact, :func:`llama.science.skysums.sky_sums`; fast-mode trials pass their own).
+    Sky sums run over
+    :func:`llama.science.skysums.sky_sums` (within PSF_CUTOFF_SIGMA, coarse pixels split), so
+    the normalised PSF sums to 1 however narrow it is. For a pair (i, j) the partner's energy
+    is first clipped to the background energy range within delta_omega of theta_i and its
+    P_emp,nu computed there with its own widening (SCIENCE.md section 5).
     """
     n = len(neutrinos)
     params = model.params
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
-    p_emp, energy = model.nu_background(neutrinos.zenith, neutrinos.energy)
-    bands = model.energy_weight.band_values(energy) if n else np.zeros((0, 0))
-    sky, sky_norm = np.zeros(n), np.zeros(n)
-    vectors = unit_vectors(neutrinos.ra, neutrinos.dec)
-    sigma = np.asarray(neutrinos.sigma, float)
     zenith = np.asarray(neutrinos.zenith, float)
-    raw_energy = np.asarray(neutrinos.energy, float)
-    pair_sky: dict[tuple[int, int], float] = {}
-    pair_p_emp: dict[tuple[int, int], float] = {}
-    for i in range(n):
-        pix = psf_pixels(skymap, float(neutrinos.ra[i]), float(neutrinos.dec[i]), sigma[i])
-        below, above, share = model.energy_weight.pixel_bands(pix.dec, pix.area)
-        psf = psf_per_sr(separation_deg(pix.xyz, vectors[i]), sigma[i])
-        weight = bands[i, below] * share + bands[i, above] * (1.0 - share)
-        weighted = pix.prob * weight * psf
-        sky[i] = weighted.sum()
-        psf_area = psf * pix.area
-        total = psf_area.sum()
-        sky_norm[i] = (weight * psf_area).sum() / total if total > 0 else 0.0
-        if not pairs:
-            continue
-        for j in range(i + 1, n):
-            limit = PAIR_SEPARATION_SIGMAS * (sigma[i] + sigma[j])
-            if separation_deg(vectors[i], vectors[j]) >= limit:
-                continue
-            lowest, highest = model.nu_background.energy_range(float(zenith[i]))
-            clipped = min(max(float(raw_energy[j]), lowest), highest)
-            p_emp_j, energy_j = model.nu_background.one(float(zenith[j]), clipped)
-            a_j = model.energy_weight.band_values(np.array([energy_j]))[0]
-            a_j = a_j[below] * share + a_j[above] * (1.0 - share)
-            psf_j = psf_per_sr(separation_deg(pix.xyz, vectors[j]), sigma[j])
-            pair_sky[(i, j)] = float((weighted * a_j * psf_j).sum())
-            pair_p_emp[(i, j)] = p_emp_j
-    return NeutrinoTerms(
+    if background is None:
+        background = model.nu_background(zenith, neutrinos.energy)
+    p_emp, energy = background
+    bands = model.energy_weight.band_values(energy) if n else np.zeros((0, 0))
+    centre = unit_vectors(neutrinos.ra, neutrinos.dec)
+    sigma = np.asarray(neutrinos.sigma, float)
+    pair_set = None
+    if pairs:
+        first, second = close_pairs(centre, sigma, np.zeros(n, np.int64) if group is None else group)
+        ranges = np.array([model.nu_background.energy_range(t) for t in zenith[first]]).reshape(-1, 2)
+        raw = np.asarray(neutrinos.energy, float)[second]
+        clipped = np.minimum(np.maximum(raw, ranges[:, 0]), ranges[:, 1])
+        p_emp_j, energy_j = model.nu_background(zenith[second], clipped)
+        pair_bands = model.energy_weight.band_values(energy_j) if first.size else np.zeros((0, 0))
+        pair_set = Pairs(first, centre[second], sigma[second], pair_bands)
+    if sky is None:
+        sums = sky_sums(PixelTree.of(skymap), centre, sigma, bands, model.energy_weight, pair_set)
+    else:
+        sums = sky(centre, sigma, bands, pair_set)
+    terms = NeutrinoTerms(
         dt=dt,
         overlap=time_overlap(params, 0.0, dt),
         p_emp=p_emp,
         energy=energy,
-        zenith_weight=model.zenith_weights(neutrinos.zenith),
-        sky=sky,
-        sky_norm=sky_norm,
+        zenith_weight=model.zenith_weights(zenith),
+        sky=sums.sky,
+        sky_norm=sums.sky_norm,
         band_values=bands,
-        pair_sky=pair_sky,
-        pair_p_emp=pair_p_emp,
     )
+    if pair_set is not None:
+        terms.pair_first, terms.pair_second = first, second
+        terms.pair_sky, terms.pair_p_emp = sums.pair_sky, p_emp_j
+    return terms
+
+
+def close_pairs(centre: np.ndarray, sigma: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of the same group closer than PAIR_SEPARATION_SIGMAS (s_i + s_j)."""
+    group = np.asarray(group, np.int64)
+    n = group.size
+    end = np.searchsorted(group, group, side="right")  # one past the last of i's group
+    count = end - np.arange(n) - 1
+    first = np.repeat(np.arange(n), count)
+    second = np.arange(first.size) - np.repeat(np.cumsum(count) - count, count) + first + 1
+    limit = PAIR_SEPARATION_SIGMAS * (sigma[first] + sigma[second])
+    close = separation_deg(centre[first], centre[second]) < limit
+    return first[close], second[close]
 
 
 def gw_null_probability(trigger: GwTrigger, model: SearchModel) -> float:
@@ -395,6 +312,10 @@ def gw_null_probability(trigger: GwTrigger, model: SearchModel) -> float:
     rho = trigger.snr
     numerator = model.gw_background(rho) * p.ratebggw + 3.0 * p.rhomin**3 / rho**4 * v_rate
     return trigger.p_terrestrial * numerator / (p.ratebggw + v_rate)
+
+
+def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    return np.bincount(group, values, minlength=n_groups)
 
 
 # ---------------------------------------------------------------- subthreshold search
@@ -414,16 +335,30 @@ class SubthresholdResult:
     dump: dict
 
 
-def subthreshold(
-    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
-) -> SubthresholdResult:
-    """The subthreshold (ensemble) odds ratio O = p_h_s1 / (p_h_0 + p_h_c)."""
+@dataclass
+class SubthresholdBatch:
+    """Section 4 for many neutrino lists at once: arrays with one entry per list (group),
+    and each neutrino's additive share of its list's odds."""
+
+    odds: np.ndarray
+    p_h_s1: np.ndarray
+    p_h_0: np.ndarray
+    p_h_c: np.ndarray
+    s1: np.ndarray
+    w: np.ndarray
+    single_odds: np.ndarray
+    constants: dict
+
+
+def subthreshold_batch(
+    terms: NeutrinoTerms, group: np.ndarray, n_groups: int, trigger: GwTrigger, model: SearchModel
+) -> SubthresholdBatch:
+    """The subthreshold odds O = p_h_s1 / (p_h_0 + p_h_c) of every group of neutrinos."""
     p = model.params
-    n = len(neutrinos)
+    n = np.bincount(group, minlength=n_groups)
     lam = p.expected_background_neutrinos
     volume = p.horizon_volume
     rho = trigger.snr
-    terms = neutrino_terms(skymap, neutrinos, trigger, model)
     with np.errstate(divide="ignore", invalid="ignore"):
         if trigger.has_distance:
             d = trigger.distance
@@ -447,20 +382,21 @@ def subthreshold(
     a = np.nan_to_num(a, nan=0.0, posinf=0.0)
     b = np.nan_to_num(b, nan=0.0, posinf=0.0)
     s1_terms = a * terms.sky
-    s1 = float(s1_terms.sum())
-    w_sum = float((b * terms.sky_norm).sum())
+    s1 = _group_sums(s1_terms, group, n_groups)
+    w_sum = _group_sums(b * terms.sky_norm, group, n_groups)
     p_gw_h0 = gw_null_probability(trigger, model)
     poisson_n = poisson_pmf(n, lam)
-    poisson_n1 = poisson_pmf(max(0, n - 1), lam)
+    poisson_n1 = poisson_pmf(np.maximum(0, n - 1), lam)
     scale = g / p.emission_window * p.ndotgwnu * poisson_n1
     p_h_s1 = s1 * scale
     p_h_0 = p_gw_h0 * poisson_n / volume
     p_h_c = g_c * p.ndotgwnu * poisson_n + p_gw_h0 * w_sum * p.ndotgwnu * poisson_n1
     denominator = p_h_0 + p_h_c
-    odds = p_h_s1 / denominator if denominator > 0 else 0.0
-    single = s1_terms * scale / denominator if denominator > 0 else np.zeros(n)
-    dump = {
-        "n_neutrinos": n,
+    positive = denominator > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.where(positive, p_h_s1 / denominator, 0.0)
+        single = np.where(positive[group], s1_terms * (scale / denominator)[group], 0.0)
+    constants = {
         "lambda": lam,
         "horizon_volume_mpc3": volume,
         "r0_egwmax_mpc": p.r0(p.Egwmax),
@@ -468,15 +404,40 @@ def subthreshold(
         "E_star": e_star,
         "G": g,
         "G_c": g_c,
-        "S1": s1,
-        "W": w_sum,
         "P_xgw_H0": p_gw_h0,
         "P_emp_gw": model.gw_background(rho),
-        "poisson_N": poisson_n,
-        "poisson_N_minus_1": poisson_n1,
         "burst": not trigger.has_distance,
     }
-    return SubthresholdResult(odds, p_h_s1, 0.0, p_h_0, p_h_c, single, terms, dump)
+    return SubthresholdBatch(odds, p_h_s1, p_h_0, p_h_c, s1, w_sum, single, constants)
+
+
+def subthreshold(
+    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
+) -> SubthresholdResult:
+    """The subthreshold (ensemble) odds ratio O = p_h_s1 / (p_h_0 + p_h_c) of one event."""
+    n = len(neutrinos)
+    terms = neutrino_terms(skymap, neutrinos, trigger, model)
+    batch = subthreshold_batch(terms, np.zeros(n, np.int64), 1, trigger, model)
+    lam = model.params.expected_background_neutrinos
+    dump = {
+        "n_neutrinos": n,
+        **batch.constants,
+        "S1": float(batch.s1[0]),
+        "W": float(batch.w[0]),
+        "poisson_N": float(poisson_pmf(n, lam)),
+        "poisson_N_minus_1": float(poisson_pmf(max(0, n - 1), lam)),
+    }
+    dump = {key: dump[key] for key in DUMP_ORDER}
+    return SubthresholdResult(
+        float(batch.odds[0]), float(batch.p_h_s1[0]), 0.0, float(batch.p_h_0[0]),
+        float(batch.p_h_c[0]), batch.single_odds, terms, dump,
+    )  # fmt: skip
+
+
+DUMP_ORDER = (
+    "n_neutrinos", "lambda", "horizon_volume_mpc3", "r0_egwmax_mpc", "distance_mpc", "E_star",
+    "G", "G_c", "S1", "W", "P_xgw_H0", "P_emp_gw", "poisson_N", "poisson_N_minus_1", "burst",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- OPA search
@@ -495,16 +456,13 @@ class OpaResult:
     dump: dict
 
 
-def opa(
-    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
-) -> OpaResult:
-    """The per-neutrino (OPA) odds O_i = (p_s1 + p_s2) / p_c and the combined O = sum O_i
-    (NaN or negative O_i -> 0; +inf is kept, as in the original code)."""
+def opa_terms(
+    terms: NeutrinoTerms, zenith: np.ndarray, trigger: GwTrigger, model: SearchModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float | None, float]:
+    """Per-neutrino (O_i, p_s1, p_s2, p_c, E*, GW factor) of section 5; NaN or negative O_i -> 0,
+    +inf kept (as in the original code). Pairs are those in ``terms`` (added to the lower index)."""
     p = model.params
-    n = len(neutrinos)
     rho = trigger.snr
-    terms = neutrino_terms(skymap, neutrinos, trigger, model, pairs=True)
-    zenith = np.asarray(neutrinos.zenith, float)
     if trigger.has_distance:
         d = trigger.distance
         e_star = (d * rho / p.k0) ** 2
@@ -521,26 +479,35 @@ def opa(
 
     common = p.ndotgwnu / (p.emission_window * p.fb)
     p_s1 = terms.sky * terms.overlap * signal(1, terms.zenith_weight) * common
-    p_s2 = np.zeros(n)
-    if terms.pair_sky:
-        first, second = (np.array(index) for index in zip(*terms.pair_sky, strict=True))
-        pair_sky = np.array(list(terms.pair_sky.values()))
-        partner_p_emp = np.array([terms.pair_p_emp[key] for key in terms.pair_sky])
+    p_s2 = np.zeros(terms.sky.size)
+    if terms.pair_first.size:
+        first, second = terms.pair_first, terms.pair_second
         overlap3 = time_overlap(p, 0.0, terms.dt[first], terms.dt[second])
         w_pair = model.zenith_weights.pair(zenith[first], zenith[second])
         with np.errstate(divide="ignore", invalid="ignore"):
-            pair_terms = pair_sky * overlap3 * signal(2, w_pair) * common / partner_p_emp
+            pair_terms = terms.pair_sky * overlap3 * signal(2, w_pair) * common / terms.pair_p_emp
         np.add.at(p_s2, first, pair_terms)  # each pair once, added to the lower index
     p_c = gw_factor * terms.p_emp * p.ratebgnu * p.ndotgwnu
     with np.errstate(divide="ignore", invalid="ignore"):
         odds = (p_s1 + p_s2) / p_c
     odds = np.where(np.isnan(odds) | (odds < 0), 0.0, odds)  # +inf is kept, as in the original
+    return odds, p_s1, p_s2, p_c, e_star, gw_factor
+
+
+def opa(
+    skymap: SkyMapLike, neutrinos: NeutrinosLike, trigger: GwTrigger, model: SearchModel
+) -> OpaResult:
+    """The per-neutrino (OPA) odds O_i = (p_s1 + p_s2) / p_c and the combined O = sum O_i
+    (NaN or negative O_i -> 0; +inf is kept, as in the original code)."""
+    terms = neutrino_terms(skymap, neutrinos, trigger, model, pairs=True)
+    zenith = np.asarray(neutrinos.zenith, float)
+    odds, p_s1, p_s2, p_c, e_star, gw_factor = opa_terms(terms, zenith, trigger, model)
     dump = {
-        "n_neutrinos": n,
+        "n_neutrinos": len(neutrinos),
         "distance_mpc": trigger.distance if trigger.has_distance else None,
         "E_star": e_star,
         "gw_factor": gw_factor,
-        "n_pairs": len(terms.pair_sky),
+        "n_pairs": int(terms.pair_first.size),
         "burst": not trigger.has_distance,
     }
     return OpaResult(float(odds.sum()), odds, p_s1, p_s2, p_c, terms, dump)

@@ -6,7 +6,8 @@ these protocols (llama.io.skymap_geometry.SkyMap, llama.io.neutrinos.NeutrinoLis
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +36,8 @@ class SkyMapLike(Protocol):
     def order(self) -> np.ndarray: ...
 
     def disc(self, ra_deg: float, dec_deg: float, radius_deg: float) -> PixelSetLike: ...
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any: ...
 
 
 class BackgroundSampleLike(Protocol):

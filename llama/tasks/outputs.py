@@ -122,7 +122,8 @@ class ScatterPlot(MultiFileProduct):
         from llama.io.skymap import read_skymap
         from llama.render.skyplot import render_scatterplot
 
-        drawn = render_scatterplot(read_skymap(self.input()["skymap"].path), self.result())
+        skymap = read_skymap(self.input()["skymap"].path, distances=False)  # probability only
+        drawn = render_scatterplot(skymap, self.result())
         return {name: drawn[name.rpartition(".")[2]] for name in self.filenames}
 
 

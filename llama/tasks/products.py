@@ -268,7 +268,7 @@ class Significance(Product):
         return {
             "preset": current.preset,
             "energy_weight": current.energy_weight,
-            "populations": current.populations,
+            "populations": current.populations_file,
             "population": current.population,
             "sensitivity": current.sensitivity,
             "neutrino_background": current.neutrino_background,
@@ -276,11 +276,13 @@ class Significance(Product):
             "default_snr": current.default_snr,
             "p_terrestrial": current.p_terrestrial,
             "assumed_energy": current.assumed_energy,
+            "event_trials": current.event_trials,
+            "event_trials_mode": current.event_trials_mode,
         }
 
     def extra_inputs(self) -> list[Path]:
         current = settings()
-        files = (current.populations, current.neutrino_background, current.gw_background_snr)
+        files = (current.populations_file, current.neutrino_background, current.gw_background_snr)
         return [Path(path) for path in files if path]
 
     def build(self, notes: dict[str, Any]) -> str:
@@ -303,13 +305,14 @@ class Significance(Product):
             pipeline=info["pipeline"],
             retracted=self.retracted,
         )
-        output = compute(
-            self.search,
-            read_skymap(paths["skymap"]),
-            read_llama_json(paths["neutrinos"]),
-            facts,
-            settings(),
-        )
+        config = settings()
+        skymap, neutrinos = read_skymap(paths["skymap"]), read_llama_json(paths["neutrinos"])
+        output = compute(self.search, skymap, neutrinos, facts, config)
+        if config.event_trials:
+            from llama.background.event_trials import add_event_pvalue
+
+            add_event_pvalue(output, self.search, skymap, neutrinos, facts, config,
+                             config.event_trials, config.event_trials_mode, progress=False)
         notes["search_parameters"] = output["inputs"]["search_parameters"]
         self.summary_lines = summary(output)
         return to_json(output)

@@ -1,0 +1,140 @@
+"""Fast-mode sky sums for background trials: the sky map smoothed once by Gaussian PSFs.
+
+Exact mode sums p A PSF over cells under every neutrino's PSF (llama.science.skysums),
+about 1,900 cells a neutrino. Fast mode precomputes, once per sky map, the map's probability
+density smoothed by a Gaussian of width sigma_j, P_j(x) = sum_pix p PSF_sigma_j(x, pix) (per sr),
+for a grid of widths sigma_j (ratio SIGMA_STEP) with spherical harmonics (healpy), each on a
+HEALPix grid of pixels at most sigma_j / PIXELS_PER_SIGMA wide (NSIDE <= MAX_NSIDE); a neutrino
+then costs an interpolation:
+
+* P(x, sigma): bilinear in position (healpy.get_interp_weights) on the two grids around sigma,
+  linear in log sigma between them;
+* sum A PSF_norm: the PSF's mass in each declination band of A, from the Gaussian in
+  declination (flat-sky), times A's value in the band: sum_b A_b F_b(dec, sigma);
+* sum p A PSF ~ (sum A PSF_norm) x P(x, sigma): A taken as uncorrelated with p under the PSF;
+* OPA pairs: PSF_i PSF_j = G(separation; sigma_i^2 + sigma_j^2) x a Gaussian of width
+  sigma_i sigma_j / sqrt(sigma_i^2 + sigma_j^2) at the weighted mean position, so the pair sum
+  is A_i A_j G(...) P(mean, that width).
+
+Its error against exact mode is measured by benchmarks/bench_trials.py. Angles in deg.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr
+
+from llama.io.skymap_geometry import SkyMap, rasterize
+from llama.science.skysums import Pairs, SkySums
+
+SIGMA_STEP = 2.0**0.5
+PIXELS_PER_SIGMA = 2.0
+MAX_NSIDE = 512
+MIN_NSIDE = 16
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+RELATIVE_FLOOR = 1e-8
+"""Smoothed densities below this fraction of their map's peak are set to 0: the harmonic
+transform's numerical noise is about that size, while the exact PSF tails fall off as
+exp(-d^2/2 sigma^2). A trial whose every neutrino lies that far out gets odds 0 in fast mode
+(tiny but positive in exact mode): such trials only ever sit at the bottom of a population."""
+
+
+class SmoothedSky:
+    """A sky map smoothed by Gaussians of widths spanning [sigma_min, sigma_max] (deg)."""
+
+    def __init__(self, skymap: SkyMap, sigma_min: float, sigma_max: float, energy_weight):
+        import healpy as hp
+
+        self.energy_weight = energy_weight
+        steps = math.ceil(math.log(max(sigma_max, sigma_min * 1.0001) / sigma_min, SIGMA_STEP))
+        self.sigma = sigma_min * SIGMA_STEP ** np.arange(steps + 1)
+        nside = [self._nside(s) for s in self.sigma]
+        top = max(nside)
+        flat = rasterize(skymap, top)
+        density = hp.reorder(flat.prob / hp.nside2pixarea(top), n2r=True)
+        lmax = 3 * top - 1
+        alm = hp.map2alm(density, lmax=lmax, iter=0)
+        pixel_sigma = math.radians(hp.nside2resol(top)) / math.sqrt(12.0)  # the raster's own blur
+        self.maps = []
+        for s, n in zip(self.sigma, nside, strict=True):
+            width = math.sqrt(max(math.radians(s) ** 2 - pixel_sigma**2, 0.0))
+            band_limit = min(lmax, 3 * n - 1)
+            smoothed = hp.almxfl(hp.resize_alm(alm, lmax, lmax, band_limit, band_limit),
+                                 hp.gauss_beam(width * FWHM_PER_SIGMA, lmax=band_limit))
+            grid = hp.alm2map(smoothed, n, lmax=band_limit)
+            grid[grid < RELATIVE_FLOOR * grid.max()] = 0.0  # the transform's noise, not signal
+            self.maps.append(grid)
+        edges = np.asarray(energy_weight.band_edges_dec, float)
+        self._bounds = np.concatenate([[-math.inf], edges, [math.inf]])
+        middle = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
+        self._interval_band = energy_weight.band(middle)
+        self._n_bands = energy_weight.band_values(np.array([1e5])).shape[1]
+
+    @staticmethod
+    def _nside(sigma: float) -> int:
+        need = math.degrees(math.sqrt(math.pi / 3.0)) * PIXELS_PER_SIGMA / sigma
+        return int(min(MAX_NSIDE, max(MIN_NSIDE, 2 ** math.ceil(math.log2(need)))))
+
+    def density(self, ra: np.ndarray, dec: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """P(x, sigma): probability density smoothed by the PSF, per sr."""
+        import healpy as hp
+
+        where = np.log(np.clip(sigma, self.sigma[0], self.sigma[-1]) / self.sigma[0])
+        where = where / math.log(SIGMA_STEP)
+        low = np.minimum(np.floor(where).astype(np.int64), self.sigma.size - 2)
+        low = np.maximum(low, 0)
+        frac = np.clip(where - low, 0.0, 1.0) if self.sigma.size > 1 else np.zeros(where.size)
+        theta, phi = np.radians(90.0 - dec), np.radians(ra)
+        below, above = np.zeros(ra.size), np.zeros(ra.size)
+        for j in np.unique(np.concatenate([low, np.minimum(low + 1, self.sigma.size - 1)])):
+            for rows, out in ((low == j, below), ((low + 1 == j), above)):
+                if rows.any():
+                    grid = self.maps[j]
+                    nside = hp.npix2nside(grid.size)
+                    pixels, weights = hp.get_interp_weights(nside, theta[rows], phi[rows])
+                    out[rows] = np.sum(grid[pixels] * weights, axis=0)
+        # geometric in sigma (exact for the sigma^-2 of a point source), linear where one is 0
+        positive = (below > 0) & (above > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            geometric = np.exp((1.0 - frac) * np.log(below) + frac * np.log(above))
+        return np.where(positive, geometric, (1.0 - frac) * below + frac * above)
+
+    def band_mass(self, dec: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """F (n, n_bands): the PSF's mass in each band of A (Gaussian in declination)."""
+        cdf = ndtr((self._bounds[None, :] - dec[:, None]) / sigma[:, None])
+        mass = np.diff(cdf, axis=1)
+        out = np.zeros((dec.size, self._n_bands))
+        for interval, band in enumerate(self._interval_band):
+            out[:, band] += mass[:, interval]
+        return out
+
+    def __call__(self, centre: np.ndarray, sigma: np.ndarray, bands: np.ndarray,
+                 pairs: Pairs | None = None) -> SkySums:
+        """Sky sums (llama.science.skysums.SkySums) of neutrinos at unit vectors ``centre``."""
+        sigma = np.asarray(sigma, float)
+        dec = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
+        ra = np.degrees(np.arctan2(centre[:, 1], centre[:, 0])) % 360.0
+        mean_a = np.einsum("ij,ij->i", bands, self.band_mass(dec, sigma)) if sigma.size else np.zeros(0)
+        out = SkySums(mean_a * self.density(ra, dec, sigma), mean_a, np.zeros(0))
+        if pairs is not None and pairs.first.size:
+            out.pair_sky = self._pairs(centre, sigma, bands, mean_a, pairs)
+        return out
+
+    def _pairs(self, centre, sigma, bands, mean_a, pairs: Pairs) -> np.ndarray:
+        i = pairs.first
+        s_i, s_j = sigma[i], pairs.sigma
+        total = s_i**2 + s_j**2
+        weight_j = s_i**2 / total  # the product's centre lies this far from i toward j
+        middle = centre[i] * (1.0 - weight_j)[:, None] + pairs.centre * weight_j[:, None]
+        middle /= np.linalg.norm(middle, axis=1, keepdims=True)
+        chord = np.linalg.norm(centre[i] - pairs.centre, axis=1)
+        separation = np.degrees(2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)))
+        total_sr = total * (math.pi / 180.0) ** 2
+        overlap = np.exp(-0.5 * separation**2 / total) / (2.0 * math.pi * total_sr)
+        width = s_i * s_j / np.sqrt(total)
+        dec = np.degrees(np.arcsin(np.clip(middle[:, 2], -1.0, 1.0)))
+        ra = np.degrees(np.arctan2(middle[:, 1], middle[:, 0])) % 360.0
+        a_j = np.einsum("ij,ij->i", pairs.bands, self.band_mass(dec, width))
+        return mean_a[i] * a_j * overlap * self.density(ra, dec, width)
