@@ -399,7 +399,9 @@ def test_o4_shaped_neutrino_list_through_llama_significance(tmp_path):
     assert [r["type"] for r in rows] == ["blinded", "blinded"]
     assert all(r["subevent"] is None and r["file"] is None for r in rows)
     assert {r["i3event"] for r in data["single_neutrino"]} == {"141207_45112783", "141207_5532"}
-    assert "far" in data and data["far"] is None  # no population: no p-value, no FAR
+    # the packaged o4 population gives the p-value, and the FAR is p x the GW trigger rate
+    assert data["n_background"] > 0 and params["population_key"] == "subthreshold/bns/o4/H1L1V1"
+    assert data["far"] == pytest.approx(data["p_value"] * params["ratebggw"])
 
 
 def test_source_that_does_not_cover_the_event_is_refused(tmp_path):
@@ -468,10 +470,10 @@ def run_readme(block: str, tmp_path, **env) -> subprocess.CompletedProcess:
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(SHARED_DATA)
     checkout = tmp_path / "checkout"
-    checkout.mkdir()
+    checkout.mkdir(exist_ok=True)
     path = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
     return subprocess.run(["bash", "-e", "-c", block], cwd=checkout, capture_output=True,
-                          text=True, timeout=600,
+                          text=True, timeout=1500,
                           env={**os.environ, "PATH": path, "PYTHONWARNINGS": "ignore", **env})
 
 

@@ -301,6 +301,7 @@ def test_partial_and_retracted_results_are_marked(tmp_path, monkeypatch):
     from llama.ingest import ingest_file
 
     clean_settings(monkeypatch, tmp_path / "out")
+    monkeypatch.setenv("LLAMA_POPULATIONS", "none")  # not even the packaged populations
     run = tmp_path / "out" / "current_run"
     event = add_event(run, "MS181101ab")
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(neutrino_source(tmp_path / "nu.json", [event])))

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from llama.background import simulate as sim
 from llama.io.skymap import read_skymap
@@ -79,9 +80,22 @@ def test_areas_and_searched_probability_match_crossmatch(tmp_path):
 
 @pytest.mark.slow
 def test_two_bayestar_maps_and_same_seed_same_maps(tmp_path):
-    manifest_path = sim.simulate("bbh", "H1L1", 2, 11, tmp_path / "a", progress=False)
+    """The README's commands as written: two BAYESTAR maps, then populations from them."""
+    import h5py
+    from test_cli import readme_block, run_readme
+
+    block = readme_block("### Simulated GW sky maps and the packaged populations")
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "checkout" / "scripts").symlink_to(REPO / "scripts")
+    done = run_readme(block, tmp_path)
+    assert done.returncode == 0, done.stderr
+    manifest_path = tmp_path / "checkout" / "maps" / "bbh-H1L1-o3" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest_path == tmp_path / "a" / "bbh-H1L1-o3" / "manifest.json"
+    with h5py.File(tmp_path / "checkout" / "populations.hdf5") as populations:
+        for search in ("subthreshold", "opa"):
+            dataset = populations[f"{search}/bbh/o3/H1L1"]
+            assert dataset.size == 40 and np.all(np.diff(dataset[()]) >= 0)
+            assert dataset.attrs["n_skymaps"] == 2 and dataset.attrs["trials_mode"] == "exact"
     for key in ("format", "population", "network", "instruments", "sensitivity", "seed",
                 "psds", "model", "llama_version", "ligo_skymap_version", "commands", "maps"):
         assert key in manifest
