@@ -16,8 +16,10 @@ import numpy as np
 from llama.background.trials import run_trials
 from llama.config import Settings
 from llama.errors import InputError
+from llama.io.background_sample import BackgroundSample
 from llama.io.neutrinos import NeutrinoList
 from llama.io.skymap_geometry import SkyMap
+from llama.science.odds import SearchModel
 from llama.significance import TriggerFacts, build_model, load_background_sample, resolve_trigger
 
 
@@ -32,12 +34,15 @@ def add_event_pvalue(
     mode: str = "fast",
     seed: int = 0,
     progress: bool | None = None,
+    sample: BackgroundSample | None = None,
+    model: SearchModel | None = None,
 ) -> dict:
-    """Add ``event_p_value`` and ``event_trials`` (what was run) to a significance ``output``."""
+    """Add ``event_p_value`` and ``event_trials`` (what was run) to a significance ``output``;
+    ``sample`` and ``model`` default to those of ``settings`` (pass the ones already built)."""
     if n_trials < 1:
         raise InputError(f"event-specific trials: N must be at least 1, got {n_trials}")
-    sample = load_background_sample(settings)
-    model = build_model(settings, sample)
+    sample = sample or load_background_sample(settings)
+    model = model or build_model(settings, sample)
     trigger, _, _ = resolve_trigger(skymap, neutrinos, facts, settings)
     trials = run_trials(skymap, trigger, model, sample, n_trials, seed, search, 0.0, progress, mode)
     observed = output["odds_ratio"]

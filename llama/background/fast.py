@@ -27,7 +27,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from llama.io.skymap_geometry import SkyMap, rasterize
-from llama.science.skysums import Pairs, SkySums
+from llama.science.skysums import Pairs, SkySums, psf_per_sr, separation_deg
 
 SIGMA_STEP = 2.0**0.5
 PIXELS_PER_SIGMA = 2.0
@@ -114,27 +114,29 @@ class SmoothedSky:
                  pairs: Pairs | None = None) -> SkySums:
         """Sky sums (llama.science.skysums.SkySums) of neutrinos at unit vectors ``centre``."""
         sigma = np.asarray(sigma, float)
-        dec = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
-        ra = np.degrees(np.arctan2(centre[:, 1], centre[:, 0])) % 360.0
+        ra, dec = _radec(centre)
         mean_a = np.einsum("ij,ij->i", bands, self.band_mass(dec, sigma)) if sigma.size else np.zeros(0)
         out = SkySums(mean_a * self.density(ra, dec, sigma), mean_a, np.zeros(0))
         if pairs is not None and pairs.first.size:
-            out.pair_sky = self._pairs(centre, sigma, bands, mean_a, pairs)
+            out.pair_sky = self._pairs(centre, sigma, mean_a, pairs)
         return out
 
-    def _pairs(self, centre, sigma, bands, mean_a, pairs: Pairs) -> np.ndarray:
+    def _pairs(self, centre: np.ndarray, sigma: np.ndarray, mean_a: np.ndarray, pairs: Pairs) -> np.ndarray:
+        """A_i A_j G(separation; sigma_i^2 + sigma_j^2) P(product's centre, product's width)."""
         i = pairs.first
         s_i, s_j = sigma[i], pairs.sigma
         total = s_i**2 + s_j**2
         weight_j = s_i**2 / total  # the product's centre lies this far from i toward j
         middle = centre[i] * (1.0 - weight_j)[:, None] + pairs.centre * weight_j[:, None]
         middle /= np.linalg.norm(middle, axis=1, keepdims=True)
-        chord = np.linalg.norm(centre[i] - pairs.centre, axis=1)
-        separation = np.degrees(2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)))
-        total_sr = total * (math.pi / 180.0) ** 2
-        overlap = np.exp(-0.5 * separation**2 / total) / (2.0 * math.pi * total_sr)
+        overlap = psf_per_sr(separation_deg(centre[i], pairs.centre), np.sqrt(total))
         width = s_i * s_j / np.sqrt(total)
-        dec = np.degrees(np.arcsin(np.clip(middle[:, 2], -1.0, 1.0)))
-        ra = np.degrees(np.arctan2(middle[:, 1], middle[:, 0])) % 360.0
+        ra, dec = _radec(middle)
         a_j = np.einsum("ij,ij->i", pairs.bands, self.band_mass(dec, width))
         return mean_a[i] * a_j * overlap * self.density(ra, dec, width)
+
+
+def _radec(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RA in [0, 360) and Dec (deg) of unit vectors (n, 3)."""
+    dec = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+    return np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0])) % 360.0, dec

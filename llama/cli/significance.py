@@ -106,7 +106,14 @@ def _run(args: argparse.Namespace) -> int:
     from llama.io.neutrinos import read_neutrinos
     from llama.io.skymap import read_skymap
     from llama.io.storage import atomic_write_text
-    from llama.significance import TriggerFacts, compute, summary, to_json
+    from llama.significance import (
+        TriggerFacts,
+        build_model,
+        compute,
+        load_background_sample,
+        summary,
+        to_json,
+    )
 
     if args.output:  # fail before the work, naming the user's path, if it cannot be written
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -124,15 +131,17 @@ def _run(args: argparse.Namespace) -> int:
         distance=args.distance,
         source="command line",
     )
-    output = compute(
-        args.search, skymap, neutrinos, facts, settings, check_times=not args.allow_time_mismatch
-    )
+    sample = load_background_sample(settings)
+    model = build_model(settings, sample)  # one model for the significance and its trials
+    output = compute(args.search, skymap, neutrinos, facts, settings, model,
+                     check_times=not args.allow_time_mismatch)
     n_trials = settings.event_trials if args.trials is None else args.trials
     if n_trials:
         from llama.background.event_trials import add_event_pvalue
 
         add_event_pvalue(output, args.search, skymap, neutrinos, facts, settings, n_trials,
-                         args.trials_mode or settings.event_trials_mode, args.trials_seed)
+                         args.trials_mode or settings.event_trials_mode, args.trials_seed,
+                         sample=sample, model=model)
     for line in summary(output):
         print(line)
     if args.output:
