@@ -25,7 +25,8 @@ PACKAGED_LUIGI_CFG = Path(__file__).with_name("luigi.cfg")
 #: Background populations built by scripts/build_populations.py from simulated BAYESTAR maps.
 PACKAGED_POPULATIONS = Path(__file__).with_name("data") / "populations.hdf5"
 _PATH_SETTINGS = ("neutrino_source", "populations", "neutrino_background", "gw_background_snr")
-_NUMBER_SETTINGS = ("default_snr", "p_terrestrial", "assumed_energy")
+_NUMBER_SETTINGS = ("default_snr", "p_terrestrial", "assumed_energy", "partial_hold_s")
+_NON_NEGATIVE_SETTINGS = ("partial_hold_s",)
 _COUNT_SETTINGS = ("event_trials",)
 
 
@@ -60,6 +61,10 @@ class Settings:
     """Background trials on the event's own sky map for an event-specific p-value; 0: none."""
     event_trials_mode: str = "fast"
     """Trials engine mode for event_trials: fast or exact."""
+    partial_hold_s: float = 60.0
+    """Seconds an incomplete neutrino list counts as done after its fetch (the products after
+    it are built from it, marked partial); then it is fetched again. 0: wait for the complete
+    list."""
 
     @property
     def populations_file(self) -> str | None:
@@ -105,6 +110,8 @@ def _setting(name: str, raw: str, origin: str) -> Any:
             value = math.nan
         if not math.isfinite(value):
             raise ConfigurationError(f"{origin}: {raw!r} is not a finite number")
+        if name in _NON_NEGATIVE_SETTINGS and value < 0:
+            raise ConfigurationError(f"{origin}: {raw!r} is negative")
         return value
     if name in _PATH_SETTINGS:
         return str(Path(raw).expanduser().absolute())

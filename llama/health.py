@@ -41,8 +41,10 @@ Product states (:func:`product_states`), from the provenance records (llama.prov
                input product is obsolete); the daemon will rebuild it
     building   a fresh temporary ``.<file>.*.tmp`` exists: a writer is committing it now
     failed     a failure record newer than the product
-    waiting    the record says ``complete: false`` (a neutrino list fetched before the
-               neutrino window closed), or an input product does
+    partial    a partial result: the record says ``complete: false`` (a neutrino list fetched
+               while incomplete, before the window closed or a later neutrino was seen) or
+               ``neutrino_list_complete: false`` (a significance computed from one), or an
+               input product is partial; the list is fetched again until it is complete
     missing    no file (only for products named by a record, a failure or a temporary)
 
 Settings are not compared: the page may run with another environment than the daemon, and the
@@ -367,7 +369,7 @@ def _checked(
     inputs: dict[str, dict[str, Any]],
     info: dict[str, Any],
 ) -> tuple[str, str]:
-    """complete / obsolete / waiting for a product file that exists, and why."""
+    """complete / obsolete / partial for a product file that exists, and why."""
     if record is None:
         return "obsolete", "no provenance record"
     gone = [name for name, row in inputs.items() if row["current_sha256"] is None]
@@ -386,21 +388,34 @@ def _checked(
         if skymap and name != skymap and not os.path.isabs(name) and name.endswith(_SKYMAP_SUFFIXES):
             return "obsolete", f"sky map {name} replaced by {skymap}"
     if record.get("complete") is False:
-        return "waiting", "partial result: waiting for the neutrino window to close"
+        return "partial", (f"partial result: neutrino list incomplete when fetched "
+                           f"({record.get('fetched_utc')} UTC); fetched again until complete")
+    if record.get("neutrino_list_complete") is False:
+        return "partial", "partial result: computed from an incomplete neutrino list"
     return "complete", "up to date"
 
 
 def _with_upstream(state: ProductState, own: Mapping[str, ProductState]) -> ProductState:
-    """A complete product whose input products are not complete is waiting or obsolete."""
-    if state.state != "complete":
+    """A complete or partial product with an input product that is neither is obsolete; a
+    complete one with a partial input product is partial."""
+    if state.state not in ("complete", "partial"):
         return state
     for row in state.inputs:
         upstream = own.get(row["name"])
-        if upstream is not None and upstream.state != "complete":
-            state.state = "waiting" if upstream.state == "waiting" else "obsolete"
-            state.reason = f"input {upstream.name} is {upstream.state}"
+        if upstream is None or upstream.state == "complete":
+            continue
+        if upstream.state != "partial":
+            state.state, state.reason = "obsolete", f"input {upstream.name} is {upstream.state}"
             break
+        if state.state == "complete":
+            state.state, state.reason = "partial", f"input {upstream.name} is partial"
     return state
+
+
+def partial_result(states: Iterable[ProductState]) -> bool:
+    """True when some product of the event is a partial result (an incomplete neutrino list
+    or what was built from it)."""
+    return any(state.state == "partial" for state in states)
 
 
 def _fresh_temporary(path: Path) -> bool:

@@ -69,11 +69,14 @@ def receipt_path(event: Event, product: str, sha256: str) -> Path:
 
 
 def message(event: Event, product: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The Slack message (``text``) for one significance result."""
+    """The Slack message (``text``) for one significance result; a partial result (from an
+    incomplete neutrino list) says so, and the final result follows as a message of its own."""
     odds, p_value = result.get("odds_ratio"), result.get("p_value")
     neutrinos = len(result.get("inputs", {}).get("neutrino_info", []) or [])
-    return {"text": f"llama: {event.eventid} {product}: odds ratio {odds}, p-value {p_value}, "
-                    f"{neutrinos} neutrino(s) in the window"}
+    partial = ("PARTIAL RESULT (neutrino list incomplete) "
+               if result.get("neutrino_list_complete") is False else "")
+    return {"text": f"llama: {event.eventid} {product}: {partial}odds ratio {odds}, "
+                    f"p-value {p_value}, {neutrinos} neutrino(s) in the window"}
 
 
 def post(url: str, payload: dict[str, Any], attempts: int = ATTEMPTS,

@@ -5,8 +5,10 @@ filtered by the downselections of DOWNSELECTIONS), skips retracted and vetoed ev
 events whose products are cooling down after failures, builds the chosen pipeline's tasks
 for each remaining event with Luigi (local scheduler, bounded workers; one event at a time,
 so that one event's failure never stops the others), then sends the notifications of
-llama.notify. Products that are already up to date cost a checksum each; an incomplete
-neutrino list is not complete for Luigi, so it is rebuilt every cycle until it is.
+llama.notify. Products that are already up to date cost a checksum each. An incomplete
+neutrino list is a partial result: the products after it are built from it (outcome
+"partial"), it is fetched again every cycle once its hold ([llama] partial_hold_s) is over,
+and the products it feeds are rebuilt when it changed, until it is complete.
 
 Files (the conventions of llama.health), under ``<output dir>/logs/``:
 
@@ -187,9 +189,10 @@ def _on_failure(task: luigi.Task, exception: BaseException) -> None:
 
     if isinstance(task, Product):
         if str(exception).startswith("Unfulfilled dependency at run time"):
-            log.info("%s: %s waits for a partial input (an incomplete neutrino list)",
+            log.info("%s: %s waits: an incomplete neutrino list it needs is not held (hold "
+                     "over during the build, or partial_hold_s = 0)",
                      task.eventid, task.get_task_family())
-            return  # not a failure: built once its input is complete
+            return  # not a failure: built from the list fetched next cycle
         error = f"{type(exception).__name__}: {exception}".splitlines()[0]
         record = record_failure(task.event, task.filename, task.get_task_family(), error,
                                 _cooldown_s)
@@ -289,7 +292,7 @@ def kill_daemons(key: str, wait_s: float = KILL_WAIT_S) -> list[int]:
 class Daemon:
     """One ``llama run``: its selection, what it builds, its lock and heartbeat.
 
-    An event whose products were all built and final (no incomplete neutrino list) is not
+    An event whose products were all built and final (no partial result) is not
     checked again while nothing is written into its directory (a notice, a flag, a file),
     except once every RECHECK_S (settings, files outside the event); so a cycle over many
     settled events costs a stat each, and a new notice is built at once.
@@ -390,7 +393,7 @@ class Daemon:
             return "failed"
         if result.status.name not in ("SUCCESS", "SUCCESS_WITH_RETRY"):
             if not cooling_down(event) and not _final(tasks):
-                return "waiting"  # only a partial input held something back
+                return "waiting"  # only an incomplete neutrino list held something back
             log.warning("%s: build %s", event.eventid, result.status.name)
             return "failed"
         try:
@@ -400,15 +403,16 @@ class Daemon:
         else:
             for name in sent:
                 log.info("%s: notified %s", event.eventid, name)
-        if _final(tasks):
-            self._settled[event.eventid] = _mtime(event.directory)
-        else:
+        if not _final(tasks):
             self._settled.pop(event.eventid, None)
+            return "partial"
+        self._settled[event.eventid] = _mtime(event.directory)
         return "built"
 
     def cycle(self) -> dict[str, str]:
-        """One pass over the selected events: event id -> what happened ("built", "current",
-        "waiting" (for a complete neutrino list), "vetoed", "cooldown", "failed")."""
+        """One pass over the selected events: event id -> what happened ("built"; "partial":
+        built, from an incomplete neutrino list; "current"; "waiting": something waits for
+        the neutrino list; "vetoed", "cooldown", "failed")."""
         self.heartbeat()
         if time.monotonic() >= self._recheck_at:  # settings or inputs outside the event
             self._settled.clear()
@@ -458,13 +462,12 @@ def _mtime(directory: Path) -> int | None:
         return None
 
 
-def _final(tasks: Iterable[luigi.Task]) -> bool:
-    """True when no product says it is a partial result (``complete: false`` in its record,
-    e.g. a neutrino list fetched before the window closed)."""
-    from llama.tasks import Product
+def _final(tasks: Iterable[EventTask]) -> bool:
+    """True when no product of ``tasks`` or of what they require is a partial result
+    (llama.tasks.base.partial_products)."""
+    from llama.tasks.base import partial_products
 
-    return all((task.provenance() or {}).get("complete") is not False
-               for task in tasks if isinstance(task, Product))
+    return not partial_products(tasks)
 
 
 # ------------------------------------------------------------------ process management

@@ -480,6 +480,8 @@ def compute(
     notice's trigger time and ref_ID (:func:`check_event_time`).
     The SNR and p_terrestrial come from ``facts``, else from the settings, and their origins
     are recorded in search_parameters. ``model`` defaults to :func:`build_model(settings)`.
+    ``neutrino_list_complete`` is what a LLAMA list file says (``complete``; None when the
+    source says nothing): false marks a partial result (SCIENCE.md section 1).
     """
     model = model or build_model(settings)
     trigger, snr_origin, p_origin = resolve_trigger(skymap, neutrinos, facts, settings)
@@ -499,6 +501,7 @@ def compute(
     output["inputs"]["search_parameters"].update(
         snr_origin=snr_origin, p_terrestrial_origin=p_origin
     )
+    output["neutrino_list_complete"] = neutrinos.meta.get("complete")
     return output
 
 
@@ -543,6 +546,8 @@ def summary(output: dict) -> list[str]:
         lines.append(f"  joint FAR = p x GW trigger rate = {output['far']:.3g} Hz")
     if output.get("retracted"):
         lines.append("  RETRACTED event: computed only because it was asked for")
+    if output.get("neutrino_list_complete") is False:
+        lines.append("  PARTIAL RESULT: the neutrino list is incomplete (updated when it is)")
     rows = sorted(output["single_neutrino"], key=lambda r: -(r["odds_ratio"] or 0.0))
     if rows:
         top = rows[0]

@@ -25,7 +25,7 @@ S251112CM = "S251112cm_bayestar.multiorder.fits"
 S251112CM_GPS = "1446995943.363443"  # 2025-11-12T15:18:45.363443 UTC (sky-map DATE-OBS)
 SUBTHRESHOLD_KEYS = {"p_value", "odds_ratio", "p_h_s1", "p_h_s2", "p_h_0", "p_h_c", "n_background",
                      "dump", "inputs", "single_neutrino", "far", "p_value_note", "retracted",
-                     "neutrino_flux_sensitivity_range"}
+                     "neutrino_flux_sensitivity_range", "neutrino_list_complete"}
 
 
 @dataclass
@@ -157,6 +157,8 @@ def test_significance_end_to_end_is_deterministic(neutrino_file, tmp_path):
     data = json.loads(outputs[0])
     assert set(data) == SUBTHRESHOLD_KEYS
     assert set(data["inputs"]) == {"gw_skymap_info", "neutrino_info", "search_parameters"}
+    assert data["neutrino_list_complete"] is False  # as the list file says ("complete": false)
+    assert "PARTIAL RESULT: the neutrino list is incomplete" in result.stdout
     # no --background: the packaged populations (scripts/build_populations.py) give the p-value
     assert data["p_value"] is not None and data["n_background"] > 0
     assert data["dump"]["populations_file"] == "populations.hdf5"

@@ -23,7 +23,7 @@ import llama.io.neutrinos as nu
 from llama import health
 from llama.io.storage import atomic_write_json
 from llama.significance import parse_event_time
-from llama.tasks import NeutrinoList
+from llama.tasks import NeutrinoList, SignificanceOPA
 
 DISTANCES = "lvc_skymap_distances.json"
 NEUTRINOS = "icecube_neutrino_list.json"
@@ -91,11 +91,11 @@ def test_building_missing_and_recovery(built, tmp_path):
     assert states(event)[NEUTRINOS] == ("obsolete", "output changed")
 
 
-def test_incomplete_neutrino_list_is_waiting(built, tmp_path, monkeypatch):
-    """A list fetched while no neutrino after the window has been seen is a partial result."""
+def test_incomplete_neutrino_list_is_a_partial_result(built, tmp_path, monkeypatch):
+    """A list fetched while no neutrino after the window has been seen is a partial result,
+    and so is the significance built from it; `llama status` says the event has one."""
     run = tmp_path / "run"
     shutil.copytree(built["current"], run / EVENT)
-    complete_list = (run / EVENT / NEUTRINOS).read_bytes()
     for name in (NEUTRINOS, f".{NEUTRINOS}.meta.json"):
         (run / EVENT / name).unlink()
     within = ic40_stretch(parse_event_time(EVENT_GPS))
@@ -104,18 +104,26 @@ def test_incomplete_neutrino_list_is_waiting(built, tmp_path, monkeypatch):
     nu.write_llama_json(within, source)
     monkeypatch.setenv("LLAMA_OUTPUT_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
-    result = luigi.build([NeutrinoList(eventid=EVENT, rundir=str(run))], local_scheduler=True,
-                         detailed_summary=True)
-    assert result.status == LuigiStatusCode.SUCCESS, result.summary_text
-    after = states(run / EVENT)
-    assert after[NEUTRINOS][0] == "waiting"
-    if (run / EVENT / NEUTRINOS).read_bytes() == complete_list:
-        # the same tracks, the same bytes: the significance is up to date but rests on a
-        # partial list
-        expected = ("waiting", f"input {NEUTRINOS} is waiting")
-    else:
-        expected = ("obsolete", f"input {NEUTRINOS} changed")
-    assert after["significance_lvc-i3.json"] == expected
+    significance = "significance_lvc-i3.json"
+
+    def build(task: type[luigi.Task]) -> dict[str, tuple[str, str]]:
+        result = luigi.build([task(eventid=EVENT, rundir=str(run))], local_scheduler=True,
+                             detailed_summary=True)
+        assert result.status == LuigiStatusCode.SUCCESS, result.summary_text
+        return states(run / EVENT)
+
+    after = build(NeutrinoList)
+    assert after[NEUTRINOS][0] == "partial"
+    assert after[NEUTRINOS][1].startswith("partial result: neutrino list incomplete")
+    assert after[significance] == ("obsolete", f"input {NEUTRINOS} changed")  # 7 tracks, not 8
+    after = build(SignificanceOPA)
+    assert after[significance] == ("partial", "partial result: computed from an incomplete "
+                                   "neutrino list")
+    assert health.partial_result(health.product_states(run / EVENT))
+    shown = status(tmp_path / "out", "--run", str(run))
+    assert f"  {EVENT}  PARTIAL RESULT (neutrino list incomplete)\n" in shown.stdout, shown.stderr
+    (event,) = json.loads(status(tmp_path / "out", "--run", str(run), "--json").stdout)["events"]
+    assert event["partial_result"] is True and event["products"][NEUTRINOS][0] == "partial"
 
 
 def test_failure_records(tmp_path):
@@ -210,7 +218,7 @@ def test_status_overview_lists_every_product(built):
     report = json.loads(result.stdout)
     assert report["status"] == "CRITICAL"  # no daemon in the fixture
     (event,) = report["events"]
-    assert event["eventid"] == EVENT
+    assert event["eventid"] == EVENT and event["partial_result"] is False
     assert event["products"][DISTANCES] == ["complete", "up to date"]
     text = status(out).stdout
     assert f"run {out / 'current_run'}: 1 events" in text and DISTANCES in text

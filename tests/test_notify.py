@@ -56,7 +56,10 @@ def test_observation_event_is_notified_once_after_one_failure(built, receiver, m
     assert sent == [SignificanceOPA.filename]
     assert receiver.post_attempts == 2 and len(receiver.posts) == 1  # failed once, retried
     text = json.loads(receiver.posts[0])["text"]
-    assert EVENT in text and "odds ratio" in text
+    assert EVENT in text and "odds ratio" in text and "PARTIAL" not in text
+    result = json.loads((built.directory / SignificanceOPA.filename).read_text())
+    partial = {**result, "neutrino_list_complete": False}  # from an incomplete neutrino list
+    assert "PARTIAL RESULT" in notify.message(built, SignificanceOPA.filename, partial)["text"]
     (receipt,) = receipts(built)
     record = json.loads(receipt.read_text())
     assert record["attempts"] == 2 and record["status"] == 200

@@ -25,6 +25,7 @@ from render_helpers import (
 )
 
 from llama import provenance
+from llama.io.neutrinos import write_llama_json
 from llama.render.gcn import VOLATILE_KEYS, declared_content
 from llama.render.result import R90_PER_SIGMA, read_result
 from llama.render.summary import PAGE, SummaryContext, banner, numbers_text, render_summary
@@ -337,6 +338,65 @@ def test_partial_and_retracted_results_are_marked(tmp_path, monkeypatch):
         "RETRACTED / PARTIAL RESULT (neutrino list incomplete)")
     partial_page = render_summary(result, plot, partial)
     assert len(pdf_pages(partial_page)) == 1 and partial_page != render_summary(result, plot, complete)
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    """The text of a PDF, extracted by pdftotext (poppler-utils)."""
+    path = tmp_path / "extract.pdf"
+    path.write_bytes(data)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return " ".join(done.stdout.split())
+
+
+def test_open_window_gives_a_partial_result_then_the_final_one(tmp_path, monkeypatch):
+    """The real pipeline on a real sky map for an event 2 min ago, while the +-500 s neutrino
+    window is still open; the source (real IC40 tracks shifted in time, SIMULATED timing) holds
+    the tracks up to now. Summary, notice and circular are marked PARTIAL RESULT at once;
+    the partial products are not verifiable; after the hold, once the source declares its
+    list complete, a rerun gives the final products without the mark."""
+    from astropy.time import Time
+    from test_cli import assert_one_line_error, llama
+    from test_tasks import ic40_stretch, sim_event
+
+    clean_settings(monkeypatch, tmp_path / "out")
+    write_populations(tmp_path / "populations.h5")
+    monkeypatch.setenv("LLAMA_POPULATIONS", str(tmp_path / "populations.h5"))
+    now = Time.now()
+    event = sim_event(tmp_path / "out", "SIM-open", float(now.gps) - 120).directory
+    tracks = ic40_stretch(float(now.utc.mjd) - 120 / 86400)
+    source = tmp_path / "icecube_live.json"
+    write_llama_json(tracks.select(tracks.mjd <= now.utc.mjd), source, complete=False)
+    monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(source))
+    pipeline = SubthresholdPipeline(eventid="SIM-open")
+    build(pipeline)
+    output = json.loads((event / Significance.filename).read_text())
+    assert output["neutrino_list_complete"] is False and len(output["single_neutrino"]) == 6
+    assert "PARTIAL RESULT" in pdf_text((event / Summary.filename).read_bytes(), tmp_path)
+    notice = json.loads((event / GcnNotice.filename).read_text())
+    assert notice["additional_info"].startswith("PARTIAL RESULT")
+    assert not list(schema_validator().iter_errors(notice))
+    assert "PARTIAL RESULT" in (event / GcnCircular.filename).read_text()
+    refused = llama("provenance", event, Summary.filename, "--verify")
+    assert_one_line_error(refused, Summary.filename, "a partial result",
+                          f"{NeutrinoList.filename} was incomplete when fetched")
+
+    window = tracks.select(np.abs(tracks.mjd - tracks.mjd[4]) <= 500 / 86400)  # [4]: dt = 0
+    write_llama_json(window, source, complete=True)  # IceCube: the window is closed
+    assert pipeline.complete()  # held: not fetched again yet
+    monkeypatch.setenv("LLAMA_PARTIAL_HOLD_S", "0")  # the hold is over
+    assert not pipeline.complete()
+    build(pipeline)
+    assert pipeline.complete()
+    output = json.loads((event / Significance.filename).read_text())
+    assert output["neutrino_list_complete"] is True and len(output["single_neutrino"]) == 7
+    assert provenance.read_record(event / Significance.filename)["neutrino_list_complete"] is True
+    summary = pdf_text((event / Summary.filename).read_bytes(), tmp_path)
+    assert "PARTIAL" not in summary and "list complete: yes" in summary
+    assert "additional_info" not in json.loads((event / GcnNotice.filename).read_text())
+    assert "PARTIAL" not in (event / GcnCircular.filename).read_text()
+    assert not list(event.glob(".*.tmp"))
+    assert llama("provenance", event, Significance.filename, "--verify").returncode == 0
 
 
 def test_notice_leaves_out_a_missing_or_malformed_flux_range():

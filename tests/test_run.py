@@ -226,7 +226,7 @@ def test_readme_online_example_runs_as_written(out, tmp_path):
     assert Distances.filename in products and SignificanceOPA.filename not in products
 
 
-def test_incomplete_neutrino_list_is_rebuilt_until_complete(out, tmp_path, monkeypatch):
+def test_incomplete_neutrino_list_gives_a_partial_result_until_complete(out, tmp_path, monkeypatch):
     import llama.io.neutrinos as nu
 
     full = nu.read_llama_json(os.environ["LLAMA_NEUTRINO_SOURCE"])
@@ -234,12 +234,22 @@ def test_incomplete_neutrino_list_is_rebuilt_until_complete(out, tmp_path, monke
     nu.write_llama_json(full.select(slice(0, len(full.mjd) - 1)), partial)  # no later track
     monkeypatch.setenv("LLAMA_NEUTRINO_SOURCE", str(partial))
     Listener("kafka").handle(alert())
+    event = Event(EVENT, out / "current_run")
+    significance = event.directory / SignificanceOPA.filename
     daemon = run.Daemon(out / "current_run")
-    assert daemon.cycle() == {EVENT: "waiting"}  # the significance needs the complete list
-    assert NeutrinoList(eventid=EVENT).provenance()["complete"] is False
-    assert run.cooling_down(Event(EVENT, out / "current_run")) == []  # waiting is no failure
-    assert daemon.cycle() == {EVENT: "waiting"}  # partial: fetched again, never settled
+    assert daemon.cycle() == {EVENT: "partial"}  # built at once from the incomplete list
+    fetched = NeutrinoList(eventid=EVENT).provenance()
+    assert fetched["complete"] is False
+    assert json.loads(significance.read_text())["neutrino_list_complete"] is False
+    assert run.cooling_down(event) == []  # a partial result is no failure
+    assert daemon.cycle() == {EVENT: "partial"}  # held: not fetched again, never settled
+    assert NeutrinoList(eventid=EVENT).provenance() == fetched
+    monkeypatch.setenv("LLAMA_PARTIAL_HOLD_S", "0")  # hold over; 0: nothing built from it
+    assert daemon.cycle() == {EVENT: "waiting"}  # fetched again, still incomplete
+    assert NeutrinoList(eventid=EVENT).provenance()["fetched_utc"] != fetched["fetched_utc"]
+    assert run.cooling_down(event) == []  # waiting is no failure either
     nu.write_llama_json(full, partial)  # the later track has arrived
     assert daemon.cycle() == {EVENT: "built"}
     assert NeutrinoList(eventid=EVENT).provenance()["complete"] is True
+    assert json.loads(significance.read_text())["neutrino_list_complete"] is True
     assert daemon.cycle() == {EVENT: "current"}

@@ -34,7 +34,7 @@ def test_widening_moves_energy_a_full_decade_past_the_median():
     full decade to 500 GeV (the old code stopped at the median, 1000 GeV) and counts the 5 events
     at 500 GeV. Zenith > 80 deg and E0 > E: g = 10^3.7 and E is restored to 5000 GeV."""
     density = NeutrinoBackgroundDensity(np.full(11, 100.0), np.array([500.0] * 5 + [1000.0] * 6))
-    value, energy = density.one(100.0, 5000.0)
+    (value,), (energy,) = density(100.0, 5000.0)
     widened = math.radians(2.5 * 1.5)
     solid_angle = 2 * math.pi * abs(math.cos(math.radians(100) - widened)
                                     - math.cos(math.radians(100) + widened))
@@ -157,9 +157,9 @@ def test_opa_partner_energy_is_clipped_to_the_primarys_background_range(model, s
     trigger = make_trigger(s251112cm, T0_MJD, 6.0, ["H1", "L1", "V1"], 0.5)
     pair = neutrino_list([ra0, ra0 + 0.3], [dec0, dec0], 0.0, sigma=0.4, energy=[1e5, 1e12])
     result = odds.opa(s251112cm, pair, trigger, model)
-    _, highest = model.nu_background.energy_range(float(pair.zenith[0]))
+    ((_, highest),) = model.nu_background.energy_range(float(pair.zenith[0]))
     assert highest < 1e12
-    expected, _ = model.nu_background.one(float(pair.zenith[1]), highest)
+    (expected,), _ = model.nu_background(float(pair.zenith[1]), highest)
     assert result.terms.pair(0, 1)[1] == expected
 
 

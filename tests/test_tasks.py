@@ -194,6 +194,19 @@ def test_rebuild_is_byte_identical_and_pipelines_build_both_searches(event_dir):
     assert Significance in SUBTHRESHOLD - DEFAULT and SignificanceOPA in DEFAULT - SUBTHRESHOLD
 
 
+def test_product_up_to_date_itself_is_kept_when_a_requirement_comes_out_unchanged(event_dir):
+    build(Significance(eventid=EVENT))
+    before = snapshot(event_dir)
+    NeutrinoList(eventid=EVENT).meta_path.unlink()  # the list is rebuilt, to the same bytes
+    assert not Significance(eventid=EVENT).complete()
+    build(Significance(eventid=EVENT))
+    after = snapshot(event_dir)
+    significance = [Significance.filename, f".{Significance.filename}.meta.json"]
+    assert {name: after[name] for name in significance} == {
+        name: before[name] for name in significance}  # not rebuilt: file and record kept
+    assert Significance(eventid=EVENT).complete()
+
+
 def test_changed_setting_obsoletes_only_the_significance(event_dir, monkeypatch):
     build(Significance(eventid=EVENT))
     monkeypatch.setenv("LLAMA_DEFAULT_SNR", "15")
@@ -236,25 +249,54 @@ def sim_event(out: Path, eventid: str, gps: float) -> Event:
     return event
 
 
-def test_incomplete_neutrino_list_is_regenerated_until_complete(event_dir, neutrinos):
+def test_incomplete_neutrino_list_is_a_partial_result_refetched_until_complete(
+    event_dir, neutrinos, tmp_path, monkeypatch
+):
+    """During its hold an incomplete list counts as done and the significance is built from
+    it, marked partial; after the hold it is fetched again (a failed fetch loses nothing),
+    until complete."""
     full = nu.read_llama_json(neutrinos)
     nu.write_llama_json(full.select(slice(0, 6)), neutrinos)  # the 7th and the later one not yet in
     task = NeutrinoList(eventid=EVENT)
-    build(task)
+    build(Significance(eventid=EVENT))
     record = meta(event_dir, task.filename)
     assert (record["complete"], record["later_neutrino_seen"], record["n_neutrinos"]) == (
         False,
         False,
         6,
     )
-    assert not task.complete() and not Significance(eventid=EVENT).complete()
+    assert task.complete() and task.up_to_date()[1].startswith("partial result")  # held
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert output["neutrino_list_complete"] is False and len(output["inputs"]["neutrino_info"]) == 6
+    assert meta(event_dir, Significance.filename)["neutrino_list_complete"] is False
 
-    nu.write_llama_json(full, neutrinos)  # the source caught up
-    build(task)
+    nu.write_llama_json(full, neutrinos)  # the source caught up, within the hold
+    assert Significance(eventid=EVENT).complete()
+    monkeypatch.setenv("LLAMA_PARTIAL_HOLD_S", "0")  # the hold is over: the list is stale
+    assert not task.complete() and not Significance(eventid=EVENT).complete()
+    assert task.up_to_date()[1].startswith("stale partial result")
+    before = snapshot(event_dir)
+    neutrinos.rename(tmp_path / "away.json")  # the source is unreachable: nothing is lost
+    build(Significance(eventid=EVENT), status=LuigiStatusCode.FAILED)
+    assert snapshot(event_dir) == before
+    nu.write_llama_json(full.select(slice(0, 7)), tmp_path / "away.json")  # 7th in, no later
+    (tmp_path / "away.json").rename(neutrinos)
+    build(task)  # fetched again: still incomplete, another list
+    monkeypatch.delenv("LLAMA_PARTIAL_HOLD_S")  # and held, as a fresh fetch is
+    assert task.complete() and not Significance(eventid=EVENT).complete()  # its input changed
+    build(Significance(eventid=EVENT))
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert output["neutrino_list_complete"] is False and len(output["inputs"]["neutrino_info"]) == 7
+
+    nu.write_llama_json(full, neutrinos)  # the later track arrived: complete after the hold
+    monkeypatch.setenv("LLAMA_PARTIAL_HOLD_S", "0")
+    build(Significance(eventid=EVENT))
     record = meta(event_dir, task.filename)
     assert (record["complete"], record["n_neutrinos"]) == (True, 7) and task.complete()
     assert len(nu.read_llama_json(event_dir / task.filename)) == 7
     assert record["neutrino_source"]["files"] == {str(neutrinos): sha256_file(neutrinos)}
+    output = json.loads((event_dir / Significance.filename).read_text())
+    assert output["neutrino_list_complete"] is True and len(output["inputs"]["neutrino_info"]) == 7
 
 
 def test_list_fetched_too_early_is_incomplete(out, tmp_path, monkeypatch):
@@ -461,6 +503,10 @@ def test_settings_environment_wins_and_bad_values_name_their_origin(out, monkeyp
     assert current.default_snr == 8.0 and current.populations == str(Path("pops.h5").absolute())
     monkeypatch.setenv("LLAMA_P_TERRESTRIAL", "nan")
     with pytest.raises(ConfigurationError, match=r"\$LLAMA_P_TERRESTRIAL: 'nan'"):
+        settings()
+    monkeypatch.delenv("LLAMA_P_TERRESTRIAL")
+    monkeypatch.setenv("LLAMA_PARTIAL_HOLD_S", "-1")
+    with pytest.raises(ConfigurationError, match=r"\$LLAMA_PARTIAL_HOLD_S: '-1' is negative"):
         settings()
 
 

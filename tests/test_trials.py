@@ -89,6 +89,30 @@ def test_fast_mode_is_close_to_exact_near_the_localisation(setup):
     assert not np.array_equal(fast.sky, exact.sky)  # a different quadrature indeed
 
 
+def test_smoothed_grids_are_cached_and_give_the_same_sums(setup, tmp_path):
+    """The first SmoothedSky of a map computes its grids and stores them; the next loads them
+    (memory-mapped) and gives the same sky sums bit for bit; a damaged cache file is
+    recomputed and replaced, never trusted."""
+    _, model, skymap, _ = setup
+    ra0, dec0 = densest_pixel(skymap)
+    centre = skysums.unit_vectors(ra0 + np.array([0.0, 3.0]), dec0 + np.array([0.2, -1.0]))
+    sigma, bands = np.array([0.4, 1.5]), model.energy_weight.band_values(np.array([1e4, 1e5]))
+
+    def sums(cache):
+        sky = SmoothedSky(skymap, 0.2, 2.8, model.energy_weight, cache=cache)
+        return sky, sky(centre, sigma, bands).sky
+
+    computed, first = sums(tmp_path)
+    (stored,) = tmp_path.glob("*.npy")
+    loaded, again = sums(tmp_path)
+    assert isinstance(loaded.maps[0], np.memmap) and not isinstance(computed.maps[0], np.memmap)
+    assert np.array_equal(first, again)
+    stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])  # truncated
+    repaired, third = sums(tmp_path)
+    assert not isinstance(repaired.maps[0], np.memmap) and np.array_equal(first, third)
+    assert stored.stat().st_size > 40e6 and isinstance(sums(tmp_path)[0].maps[0], np.memmap)
+
+
 def test_runs_are_reproducible_and_modes_are_checked(setup):
     sample, model, skymap, trigger = setup
     first = trials_mod.run_trials(skymap, trigger, model, sample, 50, 3, progress=False)

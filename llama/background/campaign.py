@@ -125,7 +125,7 @@ def run_job(campaign: Campaign, job: int, n_trials: int, out: str, progress: boo
     columns["trial"][:] = np.arange(n_trials)
     columns["injected_mu"][:] = campaign.injected_mu
     attrs = {**identity, **_description(campaign, skymaps)}
-    _commit(url, _hdf5_bytes(columns, attrs))
+    commit(url, _hdf5_bytes(columns, attrs))
     log.info("job %d: %d trials committed at %s", job, n_trials, url)
     return url
 
@@ -162,7 +162,7 @@ def _description(campaign: Campaign, skymaps: list) -> dict[str, Any]:
     }
 
 
-def _commit(url: str, data: bytes) -> None:
+def commit(url: str, data: bytes) -> None:
     """Write ``data`` at ``url`` atomically, creating a local parent directory."""
     local = local_path(url)
     if local is not None:
@@ -263,7 +263,7 @@ def collate(urls: Iterable[str]) -> Table:
 def write_table(table: Table, url: str) -> str:
     """Commit a collated table (HDF5, same layout as a job file plus the sources)."""
     attrs = {**table.attrs, "sources": json.dumps(table.sources, sort_keys=True)}
-    _commit(url, _hdf5_bytes(table.columns, attrs))
+    commit(url, _hdf5_bytes(table.columns, attrs))
     return url
 
 
@@ -274,15 +274,12 @@ def read_table(url: str) -> Table:
     return Table(columns, attrs, sources)
 
 
-def write_populations(tables: Sequence[Table], out: str, attrs: dict[str, Any] | None = None
-                      ) -> dict[str, int]:
-    """Background odds of the tables into ``populations.hdf5`` (SCIENCE.md section 6), one key
-    per (search, population, sensitivity, instruments of each map); returns key -> count.
-    ``attrs`` (provenance) are stored on every dataset written.
+def background_populations(tables: Sequence[Table]) -> dict[str, np.ndarray]:
+    """Background odds of the tables pooled per population key (SCIENCE.md section 6: search,
+    population, sensitivity, instruments of each map), key -> odds in table order.
 
     Tables of signal injections are refused: a p-value is never computed against injections.
     """
-    from llama.io.populations import write_population
     from llama.science.pvalue import population_key
 
     pooled: dict[str, list[np.ndarray]] = {}
@@ -299,9 +296,17 @@ def write_populations(tables: Sequence[Table], out: str, attrs: dict[str, Any] |
                 table.attrs["search"], table.attrs["population"], table.attrs["sensitivity"], network
             )
             pooled.setdefault(key, []).append(table.columns["odds"][table.columns["skymap"] == m])
+    return {key: np.concatenate(arrays) for key, arrays in sorted(pooled.items())}
+
+
+def write_populations(tables: Sequence[Table], out: str, attrs: dict[str, Any] | None = None
+                      ) -> dict[str, int]:
+    """:func:`background_populations` of the tables into ``populations.hdf5``; returns key ->
+    count. ``attrs`` (provenance) are stored on every dataset written."""
+    from llama.io.populations import write_population
+
     counts = {}
-    for key, arrays in sorted(pooled.items()):
-        odds = np.concatenate(arrays)
+    for key, odds in background_populations(tables).items():
         write_population(out, key, odds, {"llama_version": __version__, "n_tables": len(tables),
                                           **(attrs or {})})
         counts[key] = int(odds.size)

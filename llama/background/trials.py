@@ -170,28 +170,38 @@ class TrialResults:
 
 
 class SampleBackground:
-    """P_emp,nu and the energy for A of background-sample rows, computed once per row on
-    first use (with exactly the call `llama significance` makes for such a neutrino)."""
+    """P_emp,nu, the energy for A and A's band values of background-sample rows, computed once
+    per row on first use (with exactly the calls `llama significance` makes for such a
+    neutrino)."""
 
     def __init__(self, model: odds_mod.SearchModel, sample: BackgroundSample):
         self.model, self.sample = model, sample
         self.values = np.full((2, len(sample.zenith)), np.nan)
+        self.bands: np.ndarray | None = None
 
-    def __call__(self, batch: TrialBatch) -> tuple[np.ndarray, np.ndarray]:
-        """(P_emp, energy) of every neutrino of the batch."""
+    def __call__(self, batch: TrialBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(P_emp, energy, band values) of every neutrino of the batch."""
+        weight = self.model.energy_weight
         picked = batch.pick >= 0
         new = np.unique(batch.pick[picked][np.isnan(self.values[0, batch.pick[picked]])])
         if new.size:
             self.values[:, new] = self.model.nu_background(
                 np.asarray(self.sample.zenith, float)[new], np.asarray(self.sample.energy, float)[new]
             )
+            values = weight.band_values(self.values[1, new])
+            if self.bands is None:
+                self.bands = np.empty((self.values.shape[1], values.shape[1]))
+            self.bands[new] = values
         p_emp, energy = np.empty(len(batch)), np.empty(len(batch))
         p_emp[picked], energy[picked] = self.values[:, batch.pick[picked]]
+        bands = np.empty((len(batch), weight.band_values(np.array([1e5])).shape[1]))
+        bands[picked] = self.bands[batch.pick[picked]] if picked.any() else 0.0
         if (~picked).any():
             p_emp[~picked], energy[~picked] = self.model.nu_background(
                 batch.zenith[~picked], batch.energy[~picked]
             )
-        return p_emp, energy
+            bands[~picked] = weight.band_values(energy[~picked])
+        return p_emp, energy, bands
 
 
 def evaluate_batch(
@@ -219,15 +229,18 @@ def evaluate_batch(
 
 
 def sky_function(mode: str, skymap: SkyMap, model: odds_mod.SearchModel, sample: BackgroundSample):
-    """The sky sums of a trials mode: None (exact) or a SmoothedSky of the map (fast)."""
+    """The sky sums of a trials mode: None (exact) or a SmoothedSky of the map (fast), its
+    grids kept in ``<cache dir>/smoothed-sky`` (llama.paths.cache_dir) for the next job."""
     if mode not in MODES:
         raise ConfigurationError(f"unknown trials mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "exact":
         return None
     from llama.background.fast import SmoothedSky
+    from llama.paths import cache_dir
 
     sigma = np.asarray(sample.sigma, float)
-    return SmoothedSky(skymap, float(sigma.min()), float(sigma.max()), model.energy_weight)
+    return SmoothedSky(skymap, float(sigma.min()), float(sigma.max()), model.energy_weight,
+                       cache=cache_dir() / "smoothed-sky")
 
 
 def run_trials(

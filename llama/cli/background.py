@@ -5,6 +5,7 @@
     llama background pvalue TABLE... -o populations.hdf5
     llama background submit ...      (an HTCondor DAG of run jobs and a collation node)
     llama background simulate --population bns --network H1L1 --count N --seed S --out DIR
+    llama background sensitivity INJECTION_TABLE... --background TABLE [--skymaps MAPS...] -o PREFIX
 
 URLs are local paths, ``file://`` or ``s3://`` (s3fs; endpoint from $FSSPEC_S3_ENDPOINT_URL,
 credentials from the usual AWS variables or $AWS_SHARED_CREDENTIALS_FILE).
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--submit", action="store_true", help="run condor_submit_dag after")
     add_common_options(submit)
     _add_simulate_parser(sub)
+    _add_sensitivity_parser(sub)
     return p
 
 
@@ -102,6 +104,32 @@ def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:
                           help="noise curves (default o3)")
     simulate.add_argument("--jobs", type=int, default=1, help="localisation processes")
     add_common_options(simulate)
+
+
+def _add_sensitivity_parser(sub: argparse._SubParsersAction) -> None:
+    sens = sub.add_parser(
+        "sensitivity", help="detection efficiency of injections vs neutrino emission energy",
+        description="Detection efficiency (fraction of injection trials with p <= threshold "
+        "against the background) versus the isotropic-equivalent neutrino emission energy (with "
+        "--skymaps) or the injected signal mean mu: PREFIX.png, PREFIX.pdf (plot) and "
+        "PREFIX.ecsv (the points, CSV with a metadata header).")
+    sens.add_argument("injections", nargs="+", metavar="TABLE",
+                      help="collated tables (or job files) of `run --inject MU` campaigns, one or "
+                      "more per MU")
+    sens.add_argument("--background", required=True, metavar="URL",
+                      help="background table of the same campaign (same search, maps, mode and "
+                      "model, no --inject), or a populations.hdf5")
+    sens.add_argument("--skymaps", nargs="+", metavar="MAP",
+                      help="the campaign's sky maps (or a text file listing them): x axis = "
+                      "emission energy from their 3-D posteriors (without them: x axis = mu)")
+    sens.add_argument("--p-threshold", type=float, nargs="+", default=[0.01], metavar="ALPHA",
+                      help="detected when p <= ALPHA; one curve each (default 0.01)")
+    sens.add_argument("--confidence", type=float, default=None, metavar="CL",
+                      help="confidence of the Clopper-Pearson error bars (default 0.6827, 1 sigma)")
+    sens.add_argument("-o", "--output", default="sensitivity", metavar="PREFIX",
+                      help="writes PREFIX.png, PREFIX.pdf and PREFIX.ecsv (default sensitivity; "
+                      "a path, file:// or s3:// prefix)")
+    add_common_options(sens)
 
 
 def add_mode_option(p: argparse.ArgumentParser) -> None:
@@ -234,8 +262,28 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sensitivity(args: argparse.Namespace) -> int:
+    from llama.background.sensitivity import sensitivity, write_products
+    from llama.science.efficiency import ONE_SIGMA
+
+    result = sensitivity(args.injections, args.background, args.p_threshold,
+                         ONE_SIGMA if args.confidence is None else args.confidence,
+                         args.skymaps, progress=sys.stderr.isatty())
+    eff, energy = result.efficiency, result.emission_energy()
+    print(f"{'mu':>8} {'E_iso [erg]':>12} " + " ".join(f"{f'p <= {a:g}':>24}"
+                                                      for a in eff.thresholds))
+    for j, mu in enumerate(eff.mu):
+        cells = [f"{eff.n_detected[i, j]:>5}/{eff.n_trials[j]:<5} {eff.efficiency[i, j]:5.3f} "
+                 f"[{eff.low[i, j]:.2f}, {eff.high[i, j]:.2f}]" for i in range(eff.thresholds.size)]
+        e_iso = "n/a" if energy is None else f"{energy[j]:.3g}"
+        print(f"{mu:>8g} {e_iso:>12} " + " ".join(f"{c:>24}" for c in cells))
+    for url in write_products(result, args.output):
+        print(f"wrote {url}")
+    return 0
+
+
 ACTIONS = {"run": _run, "table": _table, "pvalue": _pvalue, "submit": _submit,
-           "simulate": _simulate}
+           "simulate": _simulate, "sensitivity": _sensitivity}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``llama status``: is the online service working, and what state is every product in.
 
     llama status            daemons, listeners and every event of the run with its products
+                            (and whether it has a partial result: neutrino list incomplete)
     llama status --check    Nagios plugin: one line per problem; exit 0 OK, 1 WARNING, 2 CRITICAL
     --json                  the same as JSON
 
@@ -70,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         if directory.is_dir():
             states = health.product_states(directory)
             events.append({"eventid": directory.name,
+                           "partial_result": health.partial_result(states),
                            "products": {s.name: [s.state, s.reason] for s in states}})
     report: dict[str, Any] = {
         "output_dir": str(output_dir),
@@ -92,7 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{beat['kind']} {beat['name']}: {alive}, pid {beat['pid']}")
     print(f"run {run_dir}: {len(events)} events")
     for event in events:
-        print(f"  {event['eventid']}")
+        partial = "  PARTIAL RESULT (neutrino list incomplete)" if event["partial_result"] else ""
+        print(f"  {event['eventid']}{partial}")
         for name, (state, reason) in event["products"].items():
             print(f"    {name:45s} {state:9s} {reason}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -30,22 +31,32 @@ def _open_bytes(path: str | os.PathLike) -> bytes:
 
 def load_population(path: str | os.PathLike, key: str) -> np.ndarray | None:
     """The ascending background odds at ``key``; None (and a warning) when absent."""
+    values = load_populations(path, [key])[key]
+    if values is None:
+        log.warning("background population %s not found in %s: p_value is null", key, path)
+    return values
+
+
+def load_populations(path: str | os.PathLike, keys: Iterable[str]) -> dict[str, np.ndarray | None]:
+    """The ascending background odds at each key (None where absent), reading the file once."""
     import h5py
 
     data = _open_bytes(path)
+    found: dict[str, np.ndarray | None] = {}
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
-            if key not in f:
-                log.warning("background population %s not found in %s: p_value is null", key, path)
-                return None
-            values = np.asarray(f[key][()], float)
+            for key in keys:
+                found[key] = np.asarray(f[key][()], float) if key in f else None
     except OSError as err:
         raise InputError(f"{path}: not a readable populations HDF5 file ({err})") from None
-    if values.ndim != 1 or not np.all(np.isfinite(values)):
-        raise InputError(f"{path}: population {key} is not a 1-D array of finite odds")
-    if np.any(np.diff(values) < 0):
-        values = np.sort(values)
-    return values
+    for key, values in found.items():
+        if values is None:
+            continue
+        if values.ndim != 1 or not np.all(np.isfinite(values)):
+            raise InputError(f"{path}: population {key} is not a 1-D array of finite odds")
+        if np.any(np.diff(values) < 0):
+            found[key] = np.sort(values)
+    return found
 
 
 def evaluate(odds: float, path: str | os.PathLike | None, key: str) -> PValue:

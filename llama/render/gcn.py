@@ -9,9 +9,12 @@ with ``event_dt`` (neutrino minus GW time, s), RA/Dec and ``ra_dec_error`` = the
 90% region for an E^-2 flux, and its 5-95% energy range in GeV; llama.science.flux_limits) is
 copied from the significance, to 3 significant digits. ``alert_datetime`` is the time the notice
 was made: it is the one value not determined by the inputs (see :data:`VOLATILE_KEYS`).
+A partial result (significance with ``neutrino_list_complete: false``) says so in
+``additional_info`` (:data:`PARTIAL_NOTE`).
 
 Circular (plain text) in the style of the IceCube circulars for LVK alerts: the window, the
-number of coincident tracks, the table (dt stated as track minus GW) and the p-value.
+number of coincident tracks, the table (dt stated as track minus GW) and the p-value; a
+partial result opens with :data:`PARTIAL_NOTE`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ WINDOW_S = 500.0
 SECONDS_PER_DAY = 86400.0
 #: Line width of the circular's paragraphs (table rows are never wrapped).
 WIDTH = 79
+#: How the notice and the circular mark a result from an incomplete neutrino list.
+PARTIAL_NOTE = (
+    "PARTIAL RESULT: the IceCube neutrino list was incomplete when this was computed (the "
+    "+-500 s window had not closed, or no later neutrino had been seen yet); it is updated "
+    "once the list is complete."
+)
 
 
 def _iso_z(mjd: float | None) -> str | None:
@@ -97,6 +106,8 @@ def gcn_notice(
     }
     if record:
         notice["reference"] = {"gcn.notices.LVK.alert": record.rpartition("#")[2] or record}
+    if result.partial:
+        notice["additional_info"] = PARTIAL_NOTE
     return {key: value for key, value in notice.items() if value is not None or key.startswith("pval")}
 
 
@@ -118,6 +129,7 @@ def circular_text(result: Result, skymap_info: Mapping[str, Any]) -> str:
         f"SUBJECT: LIGO/Virgo/KAGRA {result.eventid}: IceCube neutrino search, LLAMA "
         "(Low-Latency Algorithm for Multi-messenger Astrophysics) result",
         "",
+        *([PARTIAL_NOTE, ""] if result.partial else []),
         f"IceCube data were searched for track-like muon neutrino events in a time range of "
         f"1000 seconds centered on the time of the gravitational-wave candidate "
         f"{result.eventid} ({start[:-1].replace('T', ' ')} UTC to {stop[:-1].replace('T', ' ')}"

@@ -76,6 +76,13 @@ class Result:
     neutrinos: tuple[Neutrino, ...]
     #: {"flux_sensitivity": [lo, hi] GeV cm^-2, "sensitive_energy_range": [lo, hi] GeV}
     flux_sensitivity_range: dict[str, tuple[float, float]] | None = None
+    #: False for a partial result (computed from an incomplete neutrino list); None: not said
+    neutrino_list_complete: bool | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the result says it was computed from an incomplete neutrino list."""
+        return self.neutrino_list_complete is False
 
     @property
     def event_specific_p_value(self) -> float | None:
@@ -137,6 +144,7 @@ def result_from_dict(data: dict[str, Any], eventid: str | None = None) -> Result
     info = inputs.get("gw_skymap_info") or {}
     params = inputs.get("search_parameters") or {}
     n_background = data.get("n_background")
+    complete = data.get("neutrino_list_complete")
     return Result(
         raw=data,
         eventid=str(eventid or info.get("graceid") or info.get("object") or "unknown event"),
@@ -153,6 +161,7 @@ def result_from_dict(data: dict[str, Any], eventid: str | None = None) -> Result
         distance_mpc=number(info.get("distance_mpc")),
         neutrinos=_neutrinos(data),
         flux_sensitivity_range=_flux_sensitivity_range(data.get("neutrino_flux_sensitivity_range")),
+        neutrino_list_complete=complete if isinstance(complete, bool) else None,
     )
 
 

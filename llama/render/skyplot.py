@@ -263,11 +263,12 @@ def scatter_figure(skymap: SkyMap, result: Result) -> Figure:
     return fig
 
 
-def figure_bytes(fig: Figure, form: str) -> bytes:
-    """``fig`` as deterministic PNG or PDF bytes (``form`` 'png' or 'pdf')."""
+def figure_bytes(fig: Figure, form: str, dpi: float = DPI) -> bytes:
+    """``fig`` as deterministic PNG or PDF bytes (``form`` 'png' or 'pdf'; ``dpi``: PNG
+    resolution, dots per inch)."""
     buffer = io.BytesIO()
     metadata = PNG_METADATA if form == "png" else PDF_METADATA
-    fig.savefig(buffer, format=form, dpi=DPI, metadata=metadata)
+    fig.savefig(buffer, format=form, dpi=dpi, metadata=metadata)
     return buffer.getvalue()
 
 

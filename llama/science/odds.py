@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -132,10 +133,20 @@ def distance_integral(
     is a constant.  Panelled Gauss-Legendre (see ``_unit_quadrature``), once per distinct weight.
     """
     w, inverse = np.unique(np.atleast_1d(np.asarray(zenith_weight, float)), return_inverse=True)
+    return _distance_integrals(tuple(w.tolist()), params, snr, k)[inverse.ravel()]
+
+
+@lru_cache(maxsize=256)
+def _distance_integrals(weights: tuple[float, ...], params: SearchParameters, snr: float | None,
+                        k: int) -> np.ndarray:
+    """:func:`distance_integral` of distinct zenith weights, remembered: trials and events
+    meet the same few dozen weights (one per zenith row of the weight table) again and again."""
     hi = params.r0(params.Egwmax)
     x = hi * UNIT_NODES
     weight = hi * UNIT_WEIGHTS * (x**2 if snr is None else _x2_gw_prior(params, snr))
-    return (emission_integral(k, x[None, :], w[:, None], params) @ weight)[inverse.ravel()]
+    values = emission_integral(k, x[None, :], np.array(weights)[:, None], params) @ weight
+    values.setflags(write=False)
+    return values
 
 
 def _x2_gw_prior(params: SearchParameters, snr: float) -> float:
@@ -238,14 +249,14 @@ def neutrino_terms(
     model: SearchModel,
     pairs: bool = False,
     group: np.ndarray | None = None,
-    background: tuple[np.ndarray, np.ndarray] | None = None,
+    background: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     sky: SkySumsFunction | None = None,
 ) -> NeutrinoTerms:
     """Compute NeutrinoTerms for any number of neutrinos at once.
 
     ``group`` (sorted, one entry per neutrino) says which neutrinos form one list (background
     trials); OPA pairs are formed within a group only. ``background`` passes precomputed
-    (P_emp, energy for A) from ``model.nu_background``; ``sky`` computes the sky sums
+    (P_emp, energy for A) from ``model.nu_background`` and A's band values at that energy; ``sky`` computes the sky sums
     (default: exact, :func:`llama.science.skysums.sky_sums`; fast-mode trials pass their own).
     Sky sums run over
     :func:`llama.science.skysums.sky_sums` (within PSF_CUTOFF_SIGMA, coarse pixels split), so
@@ -258,15 +269,16 @@ def neutrino_terms(
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
     zenith = np.asarray(neutrinos.zenith, float)
     if background is None:
-        background = model.nu_background(zenith, neutrinos.energy)
-    p_emp, energy = background
-    bands = model.energy_weight.band_values(energy) if n else np.zeros((0, 0))
+        p_emp, energy = model.nu_background(zenith, neutrinos.energy)
+        bands = model.energy_weight.band_values(energy) if n else np.zeros((0, 0))
+    else:
+        p_emp, energy, bands = background
     centre = unit_vectors(neutrinos.ra, neutrinos.dec)
     sigma = np.asarray(neutrinos.sigma, float)
     pair_set = None
     if pairs:
         first, second = close_pairs(centre, sigma, np.zeros(n, np.int64) if group is None else group)
-        ranges = np.array([model.nu_background.energy_range(t) for t in zenith[first]]).reshape(-1, 2)
+        ranges = model.nu_background.energy_range(zenith[first])
         raw = np.asarray(neutrinos.energy, float)[second]
         clipped = np.minimum(np.maximum(raw, ranges[:, 0]), ranges[:, 1])
         p_emp_j, energy_j = model.nu_background(zenith[second], clipped)

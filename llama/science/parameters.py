@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from llama.errors import ConfigurationError
 
+#: One code unit of isotropic-equivalent energy, 1 kg Mpc^2 s^-2, in erg: 1e3 g x (1 Mpc in
+#: cm)^2 with 1 pc = 648000/pi au and 1 au = 1.495978707e13 cm (IAU), = 9.5214e51 erg.
+ERG_PER_ENERGY_UNIT = 1e3 * (648000.0 / math.pi * 1.495978707e13 * 1e6) ** 2
+
 
 @dataclass(frozen=True)
 class SearchParameters:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from llama.errors import InputError
 
@@ -43,8 +44,13 @@ def injection_key(background_key: str, signal_mean: float) -> str:
 
 def p_value(odds: float, background: np.ndarray) -> float:
     """(1 + #(background >= odds)) / (1 + N); ``background`` ascending."""
+    return float(p_values(odds, background))
+
+
+def p_values(odds: ArrayLike, background: np.ndarray) -> np.ndarray:
+    """:func:`p_value` of every element of ``odds`` at once (one searchsorted)."""
     n_at_least = background.size - np.searchsorted(background, odds, side="left")
-    return float((1 + n_at_least) / (1 + background.size))
+    return (1 + n_at_least) / (1 + background.size)
 
 
 @dataclass

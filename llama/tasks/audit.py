@@ -13,7 +13,9 @@ task is built there in-process with Luigi's local scheduler, and the new file is
 the stored one: byte for byte, or for a product that embeds the time it was made (GcnNotice)
 its declared content (``declared_content``). The stored file must also still match its record.
 The product's requirements must be complete in the copy (they are not rebuilt: verify them
-first); an incomplete neutrino list, a partial result by design, therefore cannot be verified.
+first). A partial result is refused: an incomplete neutrino list (a snapshot of a live source,
+fetched again until complete) and every product made from one, whether or not the list is
+still within its hold; verify them once the list is complete.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from luigi.task import flatten
 
 from llama import provenance
 from llama.errors import InputError
-from llama.tasks.base import EventTask, Product
+from llama.tasks.base import EventTask, Product, partial_products, with_requirements
 from llama.tasks.pipelines import ReviewPipeline
 
 #: Characters of a sha256 shown in messages.
@@ -44,18 +46,8 @@ SHORT = 12
 
 def event_tasks(eventid: str, rundir: str | Path) -> list[EventTask]:
     """Every task of the event's product graph, each once, requirements before dependents."""
-    ordered: dict[str, EventTask] = {}
-
-    def visit(task: EventTask) -> None:
-        if task.task_id in ordered:
-            return
-        for required in flatten(task.requires()):
-            visit(required)
-        ordered[task.task_id] = task
-
-    for task in flatten(ReviewPipeline(eventid=eventid, rundir=str(rundir)).requires()):
-        visit(task)
-    return list(ordered.values())
+    pipeline = ReviewPipeline(eventid=eventid, rundir=str(rundir))
+    return with_requirements(flatten(pipeline.requires()))
 
 
 def edges(tasks: list[EventTask]) -> list[tuple[str, str]]:
@@ -160,6 +152,18 @@ def _declared(task: Product, data: bytes) -> bytes:
     return declared(data) if declared is not None else data
 
 
+def _partial_input(task: EventTask) -> str | None:
+    """Why ``task``'s product is a partial result (it, or a product it is made from, is a
+    neutrino list recorded ``complete: false``), or None."""
+    found = partial_products([task])
+    if not found:
+        return None
+    product, record = found[0]
+    return (f"a partial result: {product.filename} was incomplete when fetched "
+            f"({record.get('fetched_utc')} UTC) and is fetched again until complete; "
+            "verify once it is")
+
+
 def _recompute(task: Product, scratch: Path) -> tuple[Product | None, str]:
     """Build ``task``'s product again in a copy of its event under ``scratch``: (the task
     there, "") or (None, why not)."""
@@ -168,7 +172,7 @@ def _recompute(task: Product, scratch: Path) -> tuple[Product | None, str]:
     for required in flatten(again.requires()):
         if not required.complete():
             fresh, why = status(required)
-            why = why if not fresh else "incomplete, e.g. a neutrino list fetched too early"
+            why = why if not fresh else "what it is made from is not up to date"
             return None, (f"cannot recompute it alone: its input {required.get_task_family()} "
                           f"is not complete ({why})")
     with _quiet():
@@ -190,6 +194,9 @@ def verify(task: EventTask) -> Verdict:
     changes = _input_changes(task, next(iter(stored.values())))  # type: ignore[arg-type]
     if changes:
         return Verdict(False, f"{label}: made from other inputs than today's: {'; '.join(changes)}")
+    partial = _partial_input(task)
+    if partial:
+        return Verdict(False, f"{label}: {partial}")
     problems, remarks = [], []
     with tempfile.TemporaryDirectory(prefix="llama-verify-") as tmp:
         again, why = _recompute(task, Path(tmp))

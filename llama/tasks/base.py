@@ -12,6 +12,9 @@ sha256, the inputs still have the recorded checksums (for skymap_info.json: the 
 have the recorded values, so a new notice that changes nothing the product uses rebuilds
 nothing), the settings are unchanged and every product it requires is complete. A product
 rebuilt to identical bytes is not rewritten: it keeps its mtime, only its record is renewed.
+A product Luigi runs while it is up to date itself (only something it requires was not
+complete, e.g. a neutrino list fetched again after its hold, and came out unchanged) is kept
+as it is, record included.
 
 Test hook: ``LLAMA_TEST_PAUSE_BEFORE_WRITE=<seconds>`` makes every product pause that long
 between computing its bytes and writing them, after printing one line to stderr; the tests
@@ -25,6 +28,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -200,6 +204,8 @@ class Product(EventTask):
         return [*flatten(self.requires()), self.event_task(NotRetracted)]
 
     def run(self) -> None:
+        if self.kept():
+            return
         start = time.monotonic()
         inputs = self.current_inputs()  # before building: a change meanwhile means a rebuild
         used_settings = self.settings_used()
@@ -207,6 +213,13 @@ class Product(EventTask):
         data = self.build(notes)
         data = data.encode("utf-8") if isinstance(data, str) else data
         self.commit(self.output(), data, inputs, used_settings, notes, start)
+
+    def kept(self) -> bool:
+        """True (and logged) when the product is up to date itself: nothing to build."""
+        up_to_date, _ = self.up_to_date()
+        if up_to_date:
+            log.info("llama: %s is up to date, kept", self.task_id)
+        return up_to_date
 
     def commit(
         self,
@@ -235,6 +248,34 @@ class Product(EventTask):
         )
         provenance.write_record(target.url, record)
         log.info("llama: %s %s", "wrote" if written else "unchanged, kept", target.path)
+
+
+def with_requirements(tasks: Iterable[EventTask]) -> list[EventTask]:
+    """``tasks`` and every task they require, each once, requirements before dependents."""
+    ordered: dict[str, EventTask] = {}
+
+    def visit(task: EventTask) -> None:
+        if task.task_id in ordered:
+            return
+        for required in flatten(task.requires()):
+            visit(required)
+        ordered[task.task_id] = task
+
+    for task in tasks:
+        visit(task)
+    return list(ordered.values())
+
+
+def partial_products(tasks: Iterable[EventTask]) -> list[tuple[Product, dict[str, Any]]]:
+    """(product, record) of each product of ``tasks`` or of what they require whose record
+    says ``complete: false``: a partial result (a neutrino list fetched while incomplete),
+    which everything built from it is too."""
+    found = []
+    for task in with_requirements(tasks):
+        record = task.provenance() if isinstance(task, Product) else None
+        if record is not None and record.get("complete") is False:
+            found.append((task, record))
+    return found
 
 
 #: Luigi's warning for an exception in complete() or deps() (e.g. a hostile sky-map file name

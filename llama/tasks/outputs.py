@@ -92,12 +92,15 @@ class MultiFileProduct(FromSignificance):
         return True, "up to date"
 
     def run(self) -> None:
-        """As Product.run, for each file (retracted events, records, unchanged files kept)."""
+        """As Product.run, for each file (retracted events, records, unchanged files kept,
+        an up-to-date product kept)."""
         if self.retracted and not self.allow_retracted:
             raise RetractedEvent(
                 f"{self.eventid} is retracted: {' + '.join(self.filenames)} not built "
                 "(--allow-retracted builds it, marked retracted)"
             )
+        if self.kept():
+            return
         start = time.monotonic()
         inputs = self.current_inputs()  # before building: a change meanwhile means a rebuild
         used_settings = self.settings_used()

@@ -14,6 +14,7 @@ llama.tasks, and `luigi --module llama.tasks --help`, stay fast.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -160,8 +161,13 @@ class NeutrinoList(Product):
     or when fetched after t_gw + 500 s + MAX_DELAY_S and the source holds a neutrino later than
     the window (SCIENCE.md section 1; defect 4 of section 7); an LVK Nu Track Search notice
     (IceCube's own result for the closed window) and a gold/bronze track alert count as having
-    seen past it. The provenance records ``complete``; an incomplete list is not complete()
-    for Luigi, so every run regenerates it (and what depends on it) until it is.
+    seen past it. The provenance records ``complete`` and ``fetched_utc``.
+
+    An incomplete list is a partial result (SCIENCE.md section 1): it stays up to date for
+    [llama] partial_hold_s after its fetch, so the significances and the products after them
+    are built from it at once (marked partial); after the hold it is stale, the next run
+    fetches it again, and the products it feeds are rebuilt when its bytes changed (their
+    recorded checksums), until it is complete (defect 4 of section 7).
 
     A source that does not cover the event time fails in one line naming its time span
     (llama.significance.check_coverage): archives (release tables, IceCat-1), complete lists,
@@ -183,8 +189,22 @@ class NeutrinoList(Product):
             "window_s": preset(current.preset).window,
         }
 
-    def complete(self) -> bool:
-        return super().complete() and (self.provenance() or {}).get("complete") is True
+    def up_to_date(self) -> tuple[bool, str]:
+        """As Product's, and an incomplete list only during its hold (see the class
+        docstring)."""
+        fresh, reason = super().up_to_date()
+        record = self.provenance() or {}
+        if not fresh or record.get("complete") is True:
+            return fresh, reason
+        hold = settings().partial_hold_s
+        try:
+            fetched = datetime.fromisoformat(record["fetched_utc"]).replace(tzinfo=UTC)
+        except (KeyError, TypeError, ValueError):
+            return False, "incomplete list with no fetch time"
+        age = (datetime.now(UTC) - fetched).total_seconds()
+        held = 0 <= age < hold
+        return held, (f"{'partial' if held else 'stale partial'} result: incomplete list "
+                      f"fetched {age:.0f} s ago (hold {hold:g} s)")
 
     def build(self, notes: dict[str, Any]) -> str:
         from astropy.time import Time
@@ -243,6 +263,8 @@ class Significance(Product):
     SNR from skymap_info['snr'], else [llama] default_snr (LVK public notices carry none);
     p_terrestrial from classification['Terrestrial'], else [llama] p_terrestrial; both origins
     are recorded in search_parameters. Burst triggers have no distance. Same inputs, same bytes.
+    Built from an incomplete (held) neutrino list it is a partial result:
+    ``neutrino_list_complete: false`` in the file and in its provenance record.
     """
 
     filename = SEARCHES["subthreshold"].output_file
@@ -314,6 +336,7 @@ class Significance(Product):
             add_event_pvalue(output, self.search, skymap, neutrinos, facts, config,
                              config.event_trials, config.event_trials_mode, progress=False)
         notes["search_parameters"] = output["inputs"]["search_parameters"]
+        notes["neutrino_list_complete"] = output["neutrino_list_complete"]
         self.summary_lines = summary(output)
         return to_json(output)
 
