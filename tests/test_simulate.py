@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -122,8 +125,25 @@ def test_two_bayestar_maps_and_same_seed_same_maps(tmp_path):
     csv_lines = (manifest_path.parent / "manifest.csv").read_text().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].startswith("file,sha256,data_sha256")
 
+    # the same seed again, interrupted (SIGKILL) once its coincs are committed, then resumed:
+    # the committed files are reused as they are, and the map is the first run's
+    work = tmp_path / "b" / ".bbh-H1L1-o3.partial"
+    child = subprocess.Popen([sys.executable, "-c", "from llama.background.simulate import "
+                              f"simulate; simulate('bbh', 'H1L1', 1, 11, {str(tmp_path / 'b')!r}, "
+                              "progress=False)"])
+    coincs = work / "bayestar" / "coincs-120.xml"
+    deadline = time.monotonic() + 300
+    while not coincs.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child.kill()
+    child.wait()
+    assert coincs.exists() and not (tmp_path / "b" / "bbh-H1L1-o3").exists()
+    made = {f.name: f.stat().st_mtime_ns for f in (work / "bayestar").iterdir()}
     again_path = sim.simulate("bbh", "H1L1", 1, 11, tmp_path / "b", progress=False)
+    assert {f.name: f.stat().st_mtime_ns for f in (again_path.parent / "bayestar").iterdir()
+            if f.name in made} == made and not work.exists()
     again = json.loads(again_path.read_text())
+    assert again["n_realized"] < again["n_injections"] and again["wall_time_s"] > 0
     first, repeat = manifest["maps"][0], again["maps"][0]
     assert repeat["data_sha256"] == first["data_sha256"]
     a = read_skymap(manifest_path.parent / first["file"])

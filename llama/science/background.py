@@ -138,7 +138,7 @@ class _BoxIndex:
         self.sorted = np.sort(energy)
         self.rank = np.searchsorted(self.sorted, energy, side="left")
         blocks = -(-n // self.BLOCK)
-        padded = np.full(blocks * self.BLOCK, n, np.int64)  # rank n: never below a bound
+        padded = np.full(blocks * self.BLOCK, n, np.int32)  # rank n: never below a bound
         padded[:n] = self.rank
         self.block_rank = padded.reshape(blocks, self.BLOCK)
         counts = np.zeros((blocks + 1, n + 1), np.int32)
@@ -151,21 +151,20 @@ class _BoxIndex:
             self.maxima.append(np.maximum(self.maxima[-1][:-width], self.maxima[-1][width:]))
             width *= 2
 
-    def _below(self, row: np.ndarray, rank: np.ndarray) -> np.ndarray:
-        """Number of rows before ``row`` whose energy rank is below ``rank``."""
+    def _below(self, row: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Number of rows before ``row`` whose energy rank is in [low, high)."""
         block, offset = np.divmod(row, self.BLOCK)
-        full = self.before[block, rank]
+        full = self.before[block, high] - self.before[block, low]
         inside = self.block_rank[np.minimum(block, self.block_rank.shape[0] - 1)]
-        rest = (np.arange(self.BLOCK) < offset[:, None]) & (inside < rank[:, None])
+        inside = np.where(np.arange(self.BLOCK) < offset[:, None], inside, -1)
+        rest = (inside >= low[:, None]) & (inside < high[:, None])
         return full + rest.sum(axis=1)
 
     def count(self, lo: np.ndarray, hi: np.ndarray, energy: np.ndarray, d_e: np.ndarray) -> np.ndarray:
         """Events of rows [lo, hi) with energy - d_e energy < E < energy + d_e energy."""
-        above = np.searchsorted(self.sorted, energy - d_e * energy, side="right")
-        below = np.searchsorted(self.sorted, energy + d_e * energy, side="left")
-        below = np.maximum(below, above)
-        return (self._below(hi, below) - self._below(lo, below)
-                - self._below(hi, above) + self._below(lo, above))
+        low = np.searchsorted(self.sorted, energy - d_e * energy, side="right")
+        high = np.maximum(np.searchsorted(self.sorted, energy + d_e * energy, side="left"), low)
+        return self._below(hi, low, high) - self._below(lo, low, high)
 
     def _extreme(self, levels: list[np.ndarray], pick, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         out = np.full(lo.size, np.nan)
