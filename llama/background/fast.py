@@ -168,8 +168,8 @@ def _cached(skymap: SkyMap, sigma: np.ndarray, nside: list[int], cache: Path) ->
     """:func:`_smooth`'s grids from ``cache/<key>.npy``, computed and stored on a miss."""
     digest = hashlib.sha256(json.dumps(
         [CACHE_FORMAT, sigma.tolist(), nside, RELATIVE_FLOOR, PIXELS_PER_SIGMA]).encode())
-    digest.update(b"flat" if skymap.uniq is None else np.ascontiguousarray(skymap.uniq).tobytes())
-    digest.update(np.ascontiguousarray(skymap.prob, dtype=np.float64).tobytes())
+    digest.update(b"flat" if skymap.uniq is None else np.ascontiguousarray(skymap.uniq, np.int64))
+    digest.update(np.ascontiguousarray(skymap.prob, dtype=np.float64))  # hashed in place
     path = Path(cache) / f"{digest.hexdigest()}.npy"
     sizes = [12 * n * n for n in nside]
     try:
