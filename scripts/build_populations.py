@@ -10,8 +10,9 @@ collated and written at ``<search>/<population>/<sensitivity>/<instruments>``: t
 and o4 presets look up. Every dataset carries its provenance: this script, the campaign seed,
 the llama and ligo.skymap versions, the number of maps, the manifest's sha256, trials and mode.
 
-    python scripts/build_populations.py [--maps ~/.cache/llama/simulated] [--trials-per-map 100]
-        [--seed 2026] [--jobs 2] [--out llama/data/populations.hdf5]
+    python scripts/build_populations.py [--maps ~/.cache/llama/simulated]
+        [--trials-per-map 100 | --trials-per-group 10000] [--seed 2026] [--jobs 2]
+        [--out llama/data/populations.hdf5]
 
 Anyone can rerun it: the same maps, seed and llama version give the same odds.
 """
@@ -51,7 +52,8 @@ def build(directory: Path, manifest: dict, args: argparse.Namespace, out: str) -
     """Run and collate one group's campaigns (both searches) into ``out``."""
     maps = tuple(str(directory / row["file"]) for row in manifest["maps"])
     settings = Settings(preset=manifest["sensitivity"], population=manifest["population"])
-    n_trials = args.trials_per_map * len(maps)
+    per_map = args.trials_per_map or -(-args.trials_per_group // len(maps))
+    n_trials = per_map * len(maps)
     per_job = -(-n_trials // args.jobs)
     provenance = {
         "script": "scripts/build_populations.py",
@@ -78,12 +80,17 @@ def build(directory: Path, manifest: dict, args: argparse.Namespace, out: str) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", type=Path, default=DEFAULT_MAPS)
-    parser.add_argument("--trials-per-map", type=int, default=100)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--trials-per-map", type=int, help="trials on each map (default 100)")
+    size.add_argument("--trials-per-group", type=int,
+                      help="trials per group, spread evenly over its maps (rounded up)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "llama" / "data"
                                              / "populations.hdf5"))
     args = parser.parse_args()
+    if not (args.trials_per_map or args.trials_per_group):
+        args.trials_per_map = 100
     with tempfile.TemporaryDirectory() as tmp:
         staged = str(Path(tmp) / "populations.hdf5")  # replaced in one step at the end
         for directory, manifest in groups(args.maps):

@@ -136,7 +136,8 @@ def add_mode_option(p: argparse.ArgumentParser) -> None:
     """--mode: how the trials engine computes the sky sums (exact | fast)."""
     p.add_argument("--mode", choices=["exact", "fast"], default="exact",
                    help="exact: each trial's odds are what `llama significance` gives for its "
-                   "neutrinos; fast: the sky map smoothed once by the PSFs and interpolated "
+                   "neutrinos; fast: the sky map smoothed once by the PSFs and interpolated, "
+                   "the smoothed grids kept in <cache dir>/smoothed-sky for the next job "
                    "(error and speed: benchmarks/bench_trials.py) (default exact)")
 
 
