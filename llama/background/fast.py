@@ -69,7 +69,6 @@ class SmoothedSky:
         self._bounds = np.concatenate([[-math.inf], edges, [math.inf]])
         middle = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
         self._interval_band = energy_weight.band(middle)
-        self._n_bands = energy_weight.band_values(np.array([1e5])).shape[1]
 
     @staticmethod
     def _nside(sigma: float) -> int:
@@ -100,21 +99,20 @@ class SmoothedSky:
             geometric = np.exp((1.0 - frac) * np.log(below) + frac * np.log(above))
         return np.where(positive, geometric, (1.0 - frac) * below + frac * above)
 
-    def band_mass(self, dec: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        """F (n, n_bands): the PSF's mass in each band of A (Gaussian in declination)."""
-        cdf = ndtr((self._bounds[None, :] - dec[:, None]) / sigma[:, None])
-        mass = np.diff(cdf, axis=1)
-        out = np.zeros((dec.size, self._n_bands))
-        for interval, band in enumerate(self._interval_band):
-            out[:, band] += mass[:, interval]
-        return out
+    def mean_weight(self, dec: np.ndarray, sigma: np.ndarray, bands: np.ndarray) -> np.ndarray:
+        """sum_b A_b F_b: A (band values ``bands``, (n, n_bands)) weighted by the PSF's mass
+        F_b in each band of A (a Gaussian in declination)."""
+        if not dec.size:
+            return np.zeros(0)
+        mass = np.diff(ndtr((self._bounds[None, :] - dec[:, None]) / sigma[:, None]), axis=1)
+        return np.einsum("ij,ij->i", bands[:, self._interval_band], mass)
 
     def __call__(self, centre: np.ndarray, sigma: np.ndarray, bands: np.ndarray,
                  pairs: Pairs | None = None) -> SkySums:
         """Sky sums (llama.science.skysums.SkySums) of neutrinos at unit vectors ``centre``."""
         sigma = np.asarray(sigma, float)
         ra, dec = _radec(centre)
-        mean_a = np.einsum("ij,ij->i", bands, self.band_mass(dec, sigma)) if sigma.size else np.zeros(0)
+        mean_a = self.mean_weight(dec, sigma, bands)
         out = SkySums(mean_a * self.density(ra, dec, sigma), mean_a, np.zeros(0))
         if pairs is not None and pairs.first.size:
             out.pair_sky = self._pairs(centre, sigma, mean_a, pairs)
@@ -131,7 +129,7 @@ class SmoothedSky:
         overlap = psf_per_sr(separation_deg(centre[i], pairs.centre), np.sqrt(total))
         width = s_i * s_j / np.sqrt(total)
         ra, dec = _radec(middle)
-        a_j = np.einsum("ij,ij->i", pairs.bands, self.band_mass(dec, width))
+        a_j = self.mean_weight(dec, width, pairs.bands)
         return mean_a[i] * a_j * overlap * self.density(ra, dec, width)
 
 
@@ -183,4 +181,4 @@ def _cached(skymap: SkyMap, sigma: np.ndarray, nside: list[int], cache: Path) ->
         Path(cache).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buffer.getvalue())
         return grids
-    return np.split(flat, np.cumsum(sizes)[:-1])
+    return [np.asarray(grid) for grid in np.split(flat, np.cumsum(sizes)[:-1])]  # plain views
