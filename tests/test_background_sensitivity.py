@@ -280,3 +280,19 @@ def test_readme_example_runs_as_written(tmp_path):
     table = Table.read(out / "efficiency.ecsv", format="ascii.ecsv")
     assert sorted(set(table["injected_mu"])) == [0.5, 1.5, 4.0]
     assert all((out / f"efficiency.{suffix}").stat().st_size > 10_000 for suffix in ("png", "pdf"))
+
+
+def test_mu_of_90_percent_efficiency_is_interpolated_in_log_mu():
+    """Crossing between two points: linear in log mu; the first point already above: its mu;
+    never reached: NaN."""
+    from llama.science.efficiency import efficiency, mu_at_efficiency
+
+    mu = np.repeat([1.0, 4.0, 16.0], 100)
+    detected = np.concatenate([np.arange(100) < k for k in (50, 80, 100)])
+    p = np.where(detected, 0.001, 0.5)
+    found = mu_at_efficiency(efficiency(p, mu, [0.01, 0.9, 0.4]), 0.9)
+    # alpha 0.01: 0.5, 0.8, 1.0 -> between 4 and 16, half-way in log; 0.4: same; 0.9: all
+    # detected at every mu -> the first mu
+    np.testing.assert_allclose(found, [8.0, 8.0, 1.0])
+    none = mu_at_efficiency(efficiency(np.full(300, 0.5), mu, [0.01]), 0.9)
+    assert np.isnan(none).all()

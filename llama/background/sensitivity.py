@@ -10,6 +10,8 @@ or more per mu, and a background, either
   instruments), as ``llama significance`` uses it.
 
 Each trial's p-value is (1 + #(O_bg >= O)) / (1 + N_bg), one searchsorted per population.
+The mu (and E_iso) of 90% efficiency per threshold, interpolated in log mu, goes to the
+metadata (``mu_90``, ``e_iso_90_erg``; null where no point reaches 90%).
 Given the campaign's sky maps (recognised by the sha256 the campaign recorded), the emission
 energy of each mu comes from their 3-D posteriors; the injections visit the maps in turn, so
 the campaign's neutrinos per erg is the trial-weighted mean of the maps' values.
@@ -40,7 +42,13 @@ from llama.background.campaign import (
 )
 from llama.errors import InputError
 from llama.io.storage import exists, read_bytes, sha256_file
-from llama.science.efficiency import ONE_SIGMA, Efficiency, efficiency, neutrinos_per_erg
+from llama.science.efficiency import (
+    ONE_SIGMA,
+    Efficiency,
+    efficiency,
+    mu_at_efficiency,
+    neutrinos_per_erg,
+)
 from llama.science.pvalue import p_values, population_key
 
 if TYPE_CHECKING:
@@ -120,10 +128,15 @@ def sensitivity(injections: Sequence[str], background: str, thresholds: Sequence
         "llama_version": __version__,
     }
     per_erg = None
+    mu_90 = mu_at_efficiency(result, 0.9)
+    meta["mu_90"] = {f"{a:g}": None if np.isnan(m) else float(m)
+                     for a, m in zip(result.thresholds, mu_90, strict=True)}
     if skymaps is not None:
         per_erg, meta["skymaps"] = _neutrinos_per_erg(skymaps, reference, skymap)
         meta["emission_energy"] = ENERGY
         meta["neutrinos_per_erg"] = per_erg
+        meta["e_iso_90_erg"] = {a: None if m is None else m / per_erg
+                                for a, m in meta["mu_90"].items()}
     return Sensitivity(result, per_erg, meta)
 
 

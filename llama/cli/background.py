@@ -278,6 +278,10 @@ def _sensitivity(args: argparse.Namespace) -> int:
                  f"[{eff.low[i, j]:.2f}, {eff.high[i, j]:.2f}]" for i in range(eff.thresholds.size)]
         e_iso = "n/a" if energy is None else f"{energy[j]:.3g}"
         print(f"{mu:>8g} {e_iso:>12} " + " ".join(f"{c:>24}" for c in cells))
+    for alpha, mu in result.meta["mu_90"].items():
+        at = ("not reached" if mu is None else f"mu = {mu:.3g}" + (
+            "" if energy is None else f", E_iso = {result.meta['e_iso_90_erg'][alpha]:.3g} erg"))
+        print(f"90% efficiency at p <= {alpha}: {at}")
     for url in write_products(result, args.output):
         print(f"wrote {url}")
     return 0

@@ -78,6 +78,24 @@ def efficiency(p: ArrayLike, mu: ArrayLike, thresholds: ArrayLike,
     return Efficiency(thresholds, levels, n_trials, n_detected, low, high, confidence)
 
 
+def mu_at_efficiency(eff: Efficiency, level: float = 0.9) -> np.ndarray:
+    """Per threshold, the mu at which the efficiency first reaches ``level``, interpolated
+    linearly in log mu between the two measured points around the crossing (the mu of the
+    first point when it already reaches it); NaN where no point reaches it."""
+    values = eff.efficiency
+    reached = values >= level
+    first = np.argmax(reached, axis=1)
+    out = np.full(eff.thresholds.size, np.nan)
+    rows = np.flatnonzero(reached.any(axis=1))
+    after, before = first[rows], np.maximum(first[rows] - 1, 0)
+    e_hi, e_lo = values[rows, after], values[rows, before]
+    log_hi, log_lo = np.log(eff.mu[after]), np.log(eff.mu[before])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(after > 0, (level - e_lo) / (e_hi - e_lo), 1.0)
+    out[rows] = np.exp(log_lo + np.clip(fraction, 0.0, 1.0) * (log_hi - log_lo))
+    return out
+
+
 def neutrinos_per_erg(prob: ArrayLike, zenith_weight: ArrayLike, mean_inverse_square_mpc: ArrayLike,
                       params: SearchParameters) -> float:
     """c of the module docstring in erg^-1: detected signal neutrinos per erg of isotropic
