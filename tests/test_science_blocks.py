@@ -198,9 +198,13 @@ def reference_density(zenith, energy, theta, energy0, d_omega=2.5, d_e=0.3):
     return count / (zenith.size * solid_angle * 2 * d_e * e) / g, e, widenings
 
 
-def test_vectorised_density_equals_the_box_count_of_every_neutrino():
-    """All neutrinos at once (block rank counts, sparse-table minima) give each neutrino's own
-    box count, widenings included, over the whole sky and 9 decades of energy."""
+@pytest.mark.parametrize("direct_rows", [0, 10**9], ids=["rank-table", "row-by-row"])
+def test_vectorised_density_equals_the_box_count_of_every_neutrino(direct_rows, monkeypatch):
+    """All neutrinos at once (rank-table or row-by-row counts, sparse-table minima) give each
+    neutrino's own box count, widenings included, over the whole sky and 9 decades of energy."""
+    from llama.science import background
+
+    monkeypatch.setattr(background._BoxIndex, "DIRECT_ROWS", direct_rows)
     sample = default_background_sample()
     zenith, energy = np.asarray(sample.zenith, float), np.asarray(sample.energy, float)
     density = NeutrinoBackgroundDensity.from_sample(sample, O3.delta_omega, O3.delta_E)

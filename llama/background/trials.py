@@ -177,7 +177,8 @@ class SampleBackground:
     def __init__(self, model: odds_mod.SearchModel, sample: BackgroundSample):
         self.model, self.sample = model, sample
         self.values = np.full((2, len(sample.zenith)), np.nan)
-        self.bands: np.ndarray | None = None
+        n_bands = model.energy_weight.band_values(np.array([1e5])).shape[1]
+        self.bands = np.empty((len(sample.zenith), n_bands))  # rows filled with values
 
     def __call__(self, batch: TrialBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(P_emp, energy, band values) of every neutrino of the batch."""
@@ -188,14 +189,11 @@ class SampleBackground:
             self.values[:, new] = self.model.nu_background(
                 np.asarray(self.sample.zenith, float)[new], np.asarray(self.sample.energy, float)[new]
             )
-            values = weight.band_values(self.values[1, new])
-            if self.bands is None:
-                self.bands = np.empty((self.values.shape[1], values.shape[1]))
-            self.bands[new] = values
+            self.bands[new] = weight.band_values(self.values[1, new])
         p_emp, energy = np.empty(len(batch)), np.empty(len(batch))
         p_emp[picked], energy[picked] = self.values[:, batch.pick[picked]]
-        bands = np.empty((len(batch), weight.band_values(np.array([1e5])).shape[1]))
-        bands[picked] = self.bands[batch.pick[picked]] if picked.any() else 0.0
+        bands = np.empty((len(batch), self.bands.shape[1]))
+        bands[picked] = self.bands[batch.pick[picked]]
         if (~picked).any():
             p_emp[~picked], energy[~picked] = self.model.nu_background(
                 batch.zenith[~picked], batch.energy[~picked]

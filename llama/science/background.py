@@ -126,30 +126,43 @@ class _BoxIndex:
     """Counts and extrema of a background sample's energies over row ranges (rows in zenith
     order), for many ranges at once: no Python step per neutrino.
 
-    Counting the events of rows [lo, hi) with |E - e| < d e uses the energies' ranks: the count
-    of rows < i with rank < r is a table lookup at the last block boundary (blocks of BLOCK
-    rows) plus the rest of the block. Extrema use sparse tables (log2 n levels).
+    Counting the events of rows [lo, hi) with |E - e| < d e uses the energies' ranks. A few
+    boxes (at most DIRECT_ROWS rows in all: an event's neutrinos) are counted row by row; many
+    (background trials) through a table, built on first need (about 40 MB for the packaged
+    sample): the count of rows < i with rank < r is a lookup at the last block boundary
+    (blocks of BLOCK rows) plus the rest of the block. Extrema use sparse tables (log2 n
+    levels).
     """
 
     BLOCK = 128
+    DIRECT_ROWS = 2_000_000
 
     def __init__(self, energy: np.ndarray):
         n = energy.size
         self.sorted = np.sort(energy)
-        self.rank = np.searchsorted(self.sorted, energy, side="left")
-        blocks = -(-n // self.BLOCK)
-        padded = np.full(blocks * self.BLOCK, n, np.int32)  # rank n: never below a bound
-        padded[:n] = self.rank
-        self.block_rank = padded.reshape(blocks, self.BLOCK)
-        counts = np.zeros((blocks + 1, n + 1), np.int32)
-        np.add.at(counts, (np.arange(n) // self.BLOCK + 1, self.rank + 1), 1)
-        self.before = counts.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
+        self.rank = np.searchsorted(self.sorted, energy, side="left").astype(np.int32)
         self.minima, self.maxima = [energy], [energy]
         width = 1
         while 2 * width <= n:
             self.minima.append(np.minimum(self.minima[-1][:-width], self.minima[-1][width:]))
             self.maxima.append(np.maximum(self.maxima[-1][:-width], self.maxima[-1][width:]))
             width *= 2
+
+    @cached_property
+    def block_rank(self) -> np.ndarray:
+        """Ranks in blocks of BLOCK rows, (blocks, BLOCK), padded with rank n."""
+        n = self.rank.size
+        padded = np.full(-(-n // self.BLOCK) * self.BLOCK, n, np.int32)  # never below a bound
+        padded[:n] = self.rank
+        return padded.reshape(-1, self.BLOCK)
+
+    @cached_property
+    def before(self) -> np.ndarray:
+        """[k, r]: rows before row k * BLOCK with rank below r, (blocks + 1, n + 1)."""
+        n = self.rank.size
+        counts = np.zeros((self.block_rank.shape[0] + 1, n + 1), np.int32)
+        np.add.at(counts, (np.arange(n) // self.BLOCK + 1, self.rank + 1), 1)
+        return counts.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
 
     def _below(self, row: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """Number of rows before ``row`` whose energy rank is in [low, high)."""
@@ -164,7 +177,13 @@ class _BoxIndex:
         """Events of rows [lo, hi) with energy - d_e energy < E < energy + d_e energy."""
         low = np.searchsorted(self.sorted, energy - d_e * energy, side="right")
         high = np.maximum(np.searchsorted(self.sorted, energy + d_e * energy, side="left"), low)
-        return self._below(hi, low, high) - self._below(lo, low, high)
+        lengths = hi - lo
+        if lengths.sum() > self.DIRECT_ROWS:
+            return self._below(hi, low, high) - self._below(lo, low, high)
+        box = np.repeat(np.arange(lo.size), lengths)
+        rows = np.arange(box.size) - np.repeat(np.cumsum(lengths) - lengths - lo, lengths)
+        inside = (self.rank[rows] >= low[box]) & (self.rank[rows] < high[box])
+        return np.bincount(box[inside], minlength=lo.size)
 
     def _extreme(self, levels: list[np.ndarray], pick, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         out = np.full(lo.size, np.nan)
