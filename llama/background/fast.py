@@ -32,7 +32,7 @@ from scipy.special import ndtr
 
 from llama.io.skymap_geometry import SkyMap, rasterize
 from llama.io.storage import atomic_write_bytes
-from llama.science.skysums import Pairs, SkySums, psf_per_sr, separation_deg
+from llama.science.skysums import PSF_CUTOFF_SIGMA, Pairs, SkySums, psf_per_sr, separation_deg
 
 SIGMA_STEP = 2.0**0.5
 PIXELS_PER_SIGMA = 2.0
@@ -62,16 +62,24 @@ class SmoothedSky:
         self.energy_weight = energy_weight
         steps = math.ceil(math.log(max(sigma_max, sigma_min * 1.0001) / sigma_min, SIGMA_STEP))
         self.sigma = sigma_min * SIGMA_STEP ** np.arange(steps + 1)
-        nside = [self._nside(s) for s in self.sigma]
-        self.maps = _cached(skymap, self.sigma, nside, cache) if cache else _smooth(
-            skymap, self.sigma, nside)
+        nside = [self._grid_nside(s) for s in self.sigma]
+        self.grids = _cached(skymap, self.sigma, nside, cache) if cache else np.concatenate(
+            _smooth(skymap, self.sigma, nside))
+        """Every width's RING grid, one after the other (float32, per sr)."""
+        self._nside = np.array(nside)
+        self._offset = np.cumsum([0] + [12 * n * n for n in nside[:-1]])
         edges = np.asarray(energy_weight.band_edges_dec, float)
-        self._bounds = np.concatenate([[-math.inf], edges, [math.inf]])
         middle = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
-        self._interval_band = energy_weight.band(middle)
+        self._edges = edges
+        self._spacing = float(np.diff(edges).min()) if edges.size > 1 else math.inf
+        pad = edges.size + 1  # the most bands a PSF can reach each side of its own
+        self._bounds = np.concatenate([np.full(pad + 1, -math.inf), edges, np.full(pad + 1, math.inf)])
+        interval_band = energy_weight.band(middle)
+        self._interval_band = np.concatenate(
+            [np.full(pad, interval_band[0]), interval_band, np.full(pad, interval_band[-1])])
 
     @staticmethod
-    def _nside(sigma: float) -> int:
+    def _grid_nside(sigma: float) -> int:
         need = math.degrees(math.sqrt(math.pi / 3.0)) * PIXELS_PER_SIGMA / sigma
         return int(min(MAX_NSIDE, max(MIN_NSIDE, 2 ** math.ceil(math.log2(need)))))
 
@@ -84,15 +92,17 @@ class SmoothedSky:
         low = np.minimum(np.floor(where).astype(np.int64), self.sigma.size - 2)
         low = np.maximum(low, 0)
         frac = np.clip(where - low, 0.0, 1.0) if self.sigma.size > 1 else np.zeros(where.size)
-        theta, phi = np.radians(90.0 - dec), np.radians(ra)
-        below, above = np.zeros(ra.size), np.zeros(ra.size)
-        for j in np.unique(np.concatenate([low, np.minimum(low + 1, self.sigma.size - 1)])):
-            for rows, out in ((low == j, below), ((low + 1 == j), above)):
-                if rows.any():
-                    grid = self.maps[j]
-                    nside = hp.npix2nside(grid.size)
-                    pixels, weights = hp.get_interp_weights(nside, theta[rows], phi[rows])
-                    out[rows] = np.sum(grid[pixels] * weights, axis=0)
+        high = np.minimum(low + 1, self.sigma.size - 1)
+        level = np.concatenate([low, high])  # both widths of every neutrino
+        theta = np.tile(np.radians(90.0 - dec), 2)
+        phi = np.tile(np.radians(ra), 2)
+        values = np.empty(level.size)
+        nside = self._nside[level]
+        for n in np.unique(nside):  # one interpolation call per grid resolution
+            rows = nside == n
+            pixels, weights = hp.get_interp_weights(int(n), theta[rows], phi[rows])
+            values[rows] = np.sum(self.grids[self._offset[level[rows]] + pixels] * weights, axis=0)
+        below, above = values[: ra.size], values[ra.size :]
         # geometric in sigma (exact for the sigma^-2 of a point source), linear where one is 0
         positive = (below > 0) & (above > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -101,11 +111,22 @@ class SmoothedSky:
 
     def mean_weight(self, dec: np.ndarray, sigma: np.ndarray, bands: np.ndarray) -> np.ndarray:
         """sum_b A_b F_b: A (band values ``bands``, (n, n_bands)) weighted by the PSF's mass
-        F_b in each band of A (a Gaussian in declination)."""
+        F_b in each band of A (a Gaussian in declination), over the bands within
+        PSF_CUTOFF_SIGMA of the widest grid width around each neutrino's own band."""
         if not dec.size:
             return np.zeros(0)
-        mass = np.diff(ndtr((self._bounds[None, :] - dec[:, None]) / sigma[:, None]), axis=1)
-        return np.einsum("ij,ij->i", bands[:, self._interval_band], mass)
+        pad = self._edges.size + 1
+        widest = max(float(sigma.max()), self.sigma[-1])  # the same bands for any batch
+        reach = min(math.ceil(PSF_CUTOFF_SIGMA * widest / self._spacing) + 1, pad)
+        first = np.searchsorted(self._edges, dec) + (pad - reach)  # in the padded arrays
+        interval = first[:, None] + np.arange(2 * reach + 1)
+        bounds = self._bounds[np.concatenate([interval, interval[:, -1:] + 1], axis=1)]
+        z = (bounds - dec[:, None]) / sigma[:, None]
+        below = (z > 0).astype(float)  # the Gaussian's mass below each bound, 0 or 1 ...
+        near = np.abs(z) < PSF_CUTOFF_SIGMA  # ... unless the bound is within the cut-off
+        below[near] = ndtr(z[near])
+        mass = np.diff(below, axis=1)
+        return np.einsum("ij,ij->i", np.take_along_axis(bands, self._interval_band[interval], 1), mass)
 
     def __call__(self, centre: np.ndarray, sigma: np.ndarray, bands: np.ndarray,
                  pairs: Pairs | None = None) -> SkySums:
@@ -162,8 +183,9 @@ def _smooth(skymap: SkyMap, sigma: np.ndarray, nside: list[int]) -> list[np.ndar
     return grids
 
 
-def _cached(skymap: SkyMap, sigma: np.ndarray, nside: list[int], cache: Path) -> list[np.ndarray]:
-    """:func:`_smooth`'s grids from ``cache/<key>.npy``, computed and stored on a miss."""
+def _cached(skymap: SkyMap, sigma: np.ndarray, nside: list[int], cache: Path) -> np.ndarray:
+    """:func:`_smooth`'s grids, concatenated, from ``cache/<key>.npy`` (memory-mapped),
+    computed and stored on a miss."""
     digest = hashlib.sha256(json.dumps(
         [CACHE_FORMAT, sigma.tolist(), nside, RELATIVE_FLOOR, PIXELS_PER_SIGMA]).encode())
     digest.update(b"flat" if skymap.uniq is None else np.ascontiguousarray(skymap.uniq, np.int64))
@@ -175,10 +197,10 @@ def _cached(skymap: SkyMap, sigma: np.ndarray, nside: list[int], cache: Path) ->
         if flat.shape != (sum(sizes),) or flat.dtype != np.float32:
             raise ValueError("wrong shape")
     except (OSError, ValueError):  # missing, or a foreign or damaged file: recompute
-        grids = _smooth(skymap, sigma, nside)
+        grids = np.concatenate(_smooth(skymap, sigma, nside))
         buffer = io.BytesIO()
-        np.save(buffer, np.concatenate(grids))
+        np.save(buffer, grids)
         Path(cache).mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buffer.getvalue())
         return grids
-    return [np.asarray(grid) for grid in np.split(flat, np.cumsum(sizes)[:-1])]  # plain views
+    return np.asarray(flat)  # a plain view of the mapped file

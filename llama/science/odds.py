@@ -281,8 +281,11 @@ def neutrino_terms(
         ranges = model.nu_background.energy_range(zenith[first])
         raw = np.asarray(neutrinos.energy, float)[second]
         clipped = np.minimum(np.maximum(raw, ranges[:, 0]), ranges[:, 1])
-        p_emp_j, energy_j = model.nu_background(zenith[second], clipped)
-        pair_bands = model.energy_weight.band_values(energy_j) if first.size else np.zeros((0, 0))
+        moved = np.flatnonzero(clipped != raw)  # the others keep the partner's own values
+        p_emp_j, energy_j, pair_bands = p_emp[second], energy[second], bands[second]
+        if moved.size:
+            p_emp_j[moved], energy_j[moved] = model.nu_background(zenith[second][moved], clipped[moved])
+            pair_bands[moved] = model.energy_weight.band_values(energy_j[moved])
         pair_set = Pairs(first, centre[second], sigma[second], pair_bands)
     if sky is None:
         sums = sky_sums(PixelTree.of(skymap), centre, sigma, bands, model.energy_weight, pair_set)
