@@ -24,6 +24,7 @@ are per core.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import resource
 import subprocess
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+import llama.cli.main
 from llama.background import trials as trials_mod
 from llama.background.campaign import Campaign, collate, run_job, write_table
 from llama.config import Settings
@@ -167,6 +169,10 @@ def main() -> None:
     first = Path(args.shared) / "gw_skymaps" / next(iter(MAPS.values()))
     print("p-values, exact vs fast mode, subthreshold, S251112cm:")
     print("\n".join(agreement(first, model, sample, args.agreement_trials)))
+    if not Path(importlib.util.cache_from_source(llama.cli.main.__file__)).exists():
+        print("note: no bytecode cache (PYTHONDONTWRITEBYTECODE?): the start-up below includes "
+              "compiling every module, about 3 s here; `python -m compileall` the environment, as "
+              "pip install does")
     wall, cpu_s = significance_wall_time(Path(args.shared), 100000)
     print(f"llama significance --trials 100000 (fast mode), S251112cm: {wall:.1f} s wall, "
           f"{cpu_s:.1f} s CPU, start-up included (target 10 s)")

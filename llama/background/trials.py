@@ -33,8 +33,9 @@ ENERGY_GRID_POINTS = 4001
 TRIALS_PER_BATCH = 1000
 """Trials are drawn this many at a time (the random streams depend on it) ..."""
 BATCHES_PER_EVALUATION = 8
-"""... and evaluated this many batches at once (the results do not depend on it; fewer,
-larger numpy calls)."""
+"""... and, in fast mode, evaluated this many batches at once (the results do not depend on
+it; fewer, larger numpy calls: 1.5x faster. Exact mode's cost is per sky cell, and it runs
+4% slower so grouped)."""
 MODES = ("exact", "fast")
 """exact: the sky sums of `llama significance`; fast: llama.background.fast.SmoothedSky."""
 
@@ -288,8 +289,9 @@ def run_trials(
         from tqdm import tqdm
 
         bar = tqdm(total=n_trials, desc=f"{search} trials", unit="trial", leave=False)
-    for start in range(0, n_trials, TRIALS_PER_BATCH * BATCHES_PER_EVALUATION):
-        size = min(TRIALS_PER_BATCH * BATCHES_PER_EVALUATION, n_trials - start)
+    per_evaluation = TRIALS_PER_BATCH * (BATCHES_PER_EVALUATION if mode == "fast" else 1)
+    for start in range(0, n_trials, per_evaluation):
+        size = min(per_evaluation, n_trials - start)
         batch = TrialBatch.concatenate([
             generator.batch(rng, skymap, min(TRIALS_PER_BATCH, size - drawn), signal_mean)
             for drawn in range(0, size, TRIALS_PER_BATCH)])
