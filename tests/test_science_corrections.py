@@ -120,6 +120,29 @@ def test_normalised_psf_sums_to_one_for_a_narrow_neutrino_on_a_coarse_pixel():
     assert skymap.disc(ra, dec, 1.6).index.size == 0  # no pixel centre within 8 sigma
 
 
+def test_sky_sums_skip_empty_sky_and_keep_every_pixel_with_probability(model):
+    """GW170817's flat NSIDE-1024 map is 98% exact zeros: the cells under a PSF are its pixels
+    with p > 0 only, and the sum over them is the plain sum over every map pixel in the disc."""
+    import healpy as hp
+
+    skymap = read_skymap(shared_path("gw_skymaps", "GW170817_skymap.fits.gz"))
+    ra0, dec, sigma = *densest_pixel(skymap), 1.0
+    radius = math.radians(skysums.PSF_CUTOFF_SIGMA * sigma)
+    for ra in ra0 + np.arange(0.0, 90.0, 2.0):  # east of the peak to where the map ends
+        centre = skysums.unit_vectors([ra], [dec])
+        pix = hp.query_disc(skymap.nside, centre[0], radius, nest=True)
+        held = pix[skymap.prob[pix] > 0]
+        if held.size < pix.size / 2:
+            break
+    cells = skysums.psf_cells(skysums.PixelTree.of(skymap), centre, np.array([sigma]))
+    assert cells.prob.min() > 0 and 0 < held.size <= cells.prob.size < pix.size / 2
+    xyz = np.stack(hp.pix2vec(skymap.nside, pix, nest=True), axis=-1)
+    psf = skysums.psf_per_sr(skysums.separation_deg(xyz, centre[0]), sigma)
+    dense = (skymap.prob[pix] * psf).sum()
+    mine = (cells.prob * skysums.psf_per_sr(skysums.separation_deg(cells.xyz, centre[0]), sigma)).sum()
+    assert mine == pytest.approx(dense, rel=1e-12)
+
+
 # ------------------------------------------------------------------- section 5: OPA
 
 

@@ -171,7 +171,9 @@ def test_neutrino_count_is_the_number_of_neutrinos_for_dict_format_lists(model, 
 
 def test_disc_truncated_sums_equal_the_dense_all_sky_reference(model):
     """Against a straightforward evaluation over every pixel of a flat map. Pixels that straddle
-    a band edge of A share it by area (issue 7; up to 0.7% here against A at pixel centres)."""
+    a band edge of A share it by area (issue 7; up to 0.7% here against A at pixel centres).
+    The normalised sum is the PSF's exact mass per band of A, the limit of the pixel sum:
+    within 1e-6 of it on this NSIDE-256 map."""
     import healpy as hp
 
     skymap = read_skymap(shared_path("gw_skymaps", "GW190425_S190425z_bayestar.fits.gz"))
@@ -189,4 +191,4 @@ def test_disc_truncated_sums_equal_the_dense_all_sky_reference(model):
         weight = bands[below] * share + bands[above] * (1 - share)
         assert terms.sky[i] == pytest.approx((skymap.prob * weight * psf).sum(), rel=1e-9)
         assert terms.sky_norm[i] == pytest.approx((weight * psf * area).sum() / (psf * area).sum(),
-                                                  rel=1e-9)
+                                                  rel=1e-6)

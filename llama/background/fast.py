@@ -69,12 +69,11 @@ class SmoothedSky:
         self._nside = np.array(nside)
         self._offset = np.cumsum([0] + [12 * n * n for n in nside[:-1]])
         edges = np.asarray(energy_weight.band_edges_dec, float)
-        middle = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
         self._edges = edges
         self._spacing = float(np.diff(edges).min()) if edges.size > 1 else math.inf
         pad = edges.size + 1  # the most bands a PSF can reach each side of its own
         self._bounds = np.concatenate([np.full(pad + 1, -math.inf), edges, np.full(pad + 1, math.inf)])
-        interval_band = energy_weight.band(middle)
+        interval_band = energy_weight.interval_bands()
         self._interval_band = np.concatenate(
             [np.full(pad, interval_band[0]), interval_band, np.full(pad, interval_band[-1])])
 

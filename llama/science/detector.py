@@ -56,17 +56,25 @@ class EnergyAngleWeight:
         share 1 or 0 and gets the band of its centre.
         """
         dec = np.asarray(dec_deg, float)
-        edges = self.band_edges_dec
+        edges = np.asarray(self.band_edges_dec, float)
         k = np.clip(np.searchsorted(edges, dec), 1, edges.size - 1)
-        lower, upper = edges[k - 1], edges[k]
-        edge = np.where(dec - lower < upper - dec, lower, upper)
+        nearest = np.where(dec - edges[k - 1] < edges[k] - dec, k - 1, k)
+        edge = edges[nearest]
         half_height = np.degrees(np.sqrt(np.asarray(area_sr, float))) / 2.0
         share = np.clip(0.5 + (edge - dec) / (2.0 * half_height), 0.0, 1.0)
-        return self.band(edge - EDGE_EPSILON_DEG), self.band(edge + EDGE_EPSILON_DEG), share
+        below, above = self.band(edges - EDGE_EPSILON_DEG), self.band(edges + EDGE_EPSILON_DEG)
+        return below[nearest], above[nearest], share
 
     def band_values(self, energy_gev: np.ndarray) -> np.ndarray:
         """A for each energy (GeV) in every band: shape (n_energies, n_bands), GeV^-1."""
         raise NotImplementedError
+
+    def interval_bands(self) -> np.ndarray:
+        """Band index of each declination interval: below the first edge, between consecutive
+        edges, above the last (``band_edges_dec.size + 1`` entries)."""
+        edges = np.asarray(self.band_edges_dec, float)
+        middle = np.concatenate([[edges[0] - 1.0], (edges[:-1] + edges[1:]) / 2, [edges[-1] + 1.0]])
+        return self.band(middle)
 
     def __call__(self, energy_gev: ArrayLike, dec_deg: ArrayLike) -> np.ndarray:
         """A(eps, dec) element-wise for broadcastable energy (GeV) and dec (deg) arrays."""

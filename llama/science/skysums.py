@@ -1,6 +1,7 @@
 """PSF-weighted sky sums of neutrinos over a HEALPix map (SCIENCE.md section 3), batched.
 
-For each neutrino the sums run over a set of *cells* that tiles the sky within
+The map-weighted sums (sum_pix p A PSF, and the OPA pair sums) run, for each neutrino, over
+a set of *cells* that tiles the map's probability (pixels with p > 0) within
 PSF_CUTOFF_SIGMA of it:
 
 * a map pixel coarser than PIXEL_PER_SIGMA * sigma is replaced by sub-pixels of the needed
@@ -9,9 +10,15 @@ PSF_CUTOFF_SIGMA of it:
 * a map pixel at least that fine is used as it is.
 
 The cells are found by descending the map's HEALPix quad-tree from order 0, for many neutrinos
-at once and one order per step, keeping only cells that can reach within the cut-off. Each
-neutrino's cells, and so its sums, do not depend on which other neutrinos share the batch: a
-single event and a batch of background trials give the same numbers to the last bit.
+at once and one order per step, keeping only cells that can reach within the cut-off and hold
+some probability. Each neutrino's cells, and so its sums, do not depend on which other
+neutrinos share the batch: a single event and a batch of background trials give the same
+numbers to the last bit.
+
+The normalised sum, sum_pix A PSF_norm, does not involve the map: it is A's value in each of
+its declination bands times the PSF's exact mass there (:func:`psf_band_masses`, a 1-D
+integral over the great-circle distance), so it is the limit that pixel sums reach on a fine
+enough grid, without summing the (possibly empty) sky pixel by pixel.
 
 Units: angles deg, areas sr, PSF per sr, probability density per sr.
 """
@@ -32,6 +39,10 @@ MAX_REFINE_ORDER = 13
 PIXEL_RADIUS_PER_SIZE = 1.05
 PSF_CUTOFF_SIGMA = 8.0
 """Cells farther than this many sigma from a neutrino are skipped (PSF < 1.3e-14 of peak)."""
+
+BAND_MASS_NODES = 48
+"""Gauss-Legendre nodes per smooth piece of the band-mass integral (error < 1e-11 of the PSF's
+mass, measured against 200 nodes, poles included)."""
 
 SUB_CELL_STEP = 2
 """A coarse map pixel is split into at most 4**SUB_CELL_STEP sub-cells at a time."""
@@ -63,7 +74,8 @@ def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> np.ndarray:
 
 def separation_deg(xyz: ArrayLike, vector: ArrayLike) -> np.ndarray:
     """Great-circle distance (deg) between unit vectors; accurate at small angles."""
-    chord = np.linalg.norm(np.asarray(xyz) - vector, axis=-1)
+    difference = np.asarray(xyz) - vector
+    chord = np.sqrt(np.einsum("...i,...i->...", difference, difference))
     return np.degrees(2.0 * np.arcsin(np.minimum(chord / 2.0, 1.0)))
 
 
@@ -79,7 +91,75 @@ def max_pixel_radius_deg(order: ArrayLike) -> np.ndarray:
     return PIXEL_RADIUS_PER_SIZE * np.degrees(np.sqrt(np.pi / 3.0)) / 2.0 ** np.asarray(order, float)
 
 
+def psf_band_masses(dec_deg: ArrayLike, sigma_deg: ArrayLike, edges_deg: ArrayLike) -> np.ndarray:
+    """Fraction of each PSF (a Gaussian in great-circle distance on the sphere, cut off at
+    PSF_CUTOFF_SIGMA) below the first declination edge, between consecutive edges and above
+    the last: shape (n, n_edges + 1), rows summing to 1. Angles in deg.
+
+    For every edge within the cut-off, the mass beyond it (on the side away from the
+    neutrino, so that small tails keep their own precision) is the integral over distance d of
+    exp(-d^2/2 sigma^2) sin d times the arc of the circle of radius d around the neutrino that
+    lies beyond the edge. The arc's length has square-root kinks where the circle first
+    touches the edge (or wraps over a pole), so each piece between kinks is integrated with
+    nodes crowded at both its ends.
+    """
+    dec = np.radians(np.asarray(dec_deg, float))
+    sigma = np.radians(np.asarray(sigma_deg, float))
+    edges = np.radians(np.asarray(edges_deg, float))
+    cut = np.minimum(PSF_CUTOFF_SIGMA * sigma, np.pi)
+    where, weight = _crowded_nodes()
+    total = 2.0 * np.pi * cut * (_radial(cut[:, None] * where, sigma[:, None]) @ weight)
+    beyond = np.zeros((dec.size, edges.size))
+    k, e = np.nonzero(np.abs(edges[None, :] - dec[:, None]) < cut[:, None])
+    dec_k, edge = dec[k, None, None], edges[e, None, None]
+    kinks = np.stack([np.zeros(k.size), np.abs(edges[e] - dec[k]), np.pi - dec[k] - edges[e],
+                      np.pi + dec[k] + edges[e], cut[k]], axis=1)
+    kinks = np.sort(np.minimum(kinks, cut[k, None]), axis=1)[:, :, None]
+    start, length = kinks[:, :-1], np.diff(kinks, axis=1)
+    distance = start + length * where
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = (np.sin(edge) - np.sin(dec_k) * np.cos(distance)) / (np.cos(dec_k) * np.sin(distance))
+    away = np.where(edge > dec_k, 1.0, -1.0)  # arc above an edge north of the neutrino, else below
+    arc = 2.0 * np.arccos(np.clip(away * np.nan_to_num(q, nan=0.0), -1.0, 1.0))
+    beyond[k, e] = np.sum(_radial(distance, sigma[k, None, None]) * arc * length * weight, axis=(1, 2))
+    north = edges[None, :] > dec[:, None]
+    lower = np.concatenate([np.zeros((dec.size, 1)), beyond], axis=1)  # each interval's edges
+    upper = np.concatenate([beyond, np.zeros((dec.size, 1))], axis=1)
+    lower_north = np.concatenate([np.zeros((dec.size, 1), bool), north], axis=1)
+    upper_south = ~np.concatenate([north, np.ones((dec.size, 1), bool)], axis=1)
+    mass = np.where(upper_south, upper - lower, np.where(
+        lower_north, lower - upper, total[:, None] - lower - upper))
+    return np.maximum(mass, 0.0) / total[:, None]
+
+
+def _crowded_nodes() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes on [0, 1] mapped by (1 - cos t)/2, t in [0, pi] (crowded at both
+    ends, which smooths square-root kinks there), and their weights."""
+    x, w = np.polynomial.legendre.leggauss(BAND_MASS_NODES)
+    t = np.pi * (x + 1.0) / 2.0
+    return (1.0 - np.cos(t)) / 2.0, w * np.sin(t) * np.pi / 4.0
+
+
+def _radial(distance: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """The PSF's radial weight exp(-d^2/2 sigma^2) sin d (d, sigma in rad)."""
+    return np.exp(-0.5 * (distance / sigma) ** 2) * np.sin(distance)
+
+
+CENTRE_TABLE_MAX_ORDER = 9
+"""Pixel-centre vectors of orders up to this are tabulated (all orders together 100 MB) once a
+process asks for many of them (background trials); a few are computed as needed."""
+_centre_tables: dict[int, np.ndarray] = {}
+
+
 def _centres(order: int, ipix: np.ndarray) -> np.ndarray:
+    """Unit vectors (n, 3) of the centres of NESTED pixels ``ipix`` at ``order``."""
+    table = _centre_tables.get(order)
+    if table is None and order <= CENTRE_TABLE_MAX_ORDER and 8 * ipix.size >= 12 << (2 * order):
+        table = _centre_tables[order] = _computed_centres(order, np.arange(12 << (2 * order)))
+    return _computed_centres(order, ipix) if table is None else table[ipix]
+
+
+def _computed_centres(order: int, ipix: np.ndarray) -> np.ndarray:
     from astropy_healpix.core import healpix_to_xyz
 
     return np.stack(healpix_to_xyz(ipix, 1 << order, order="nested"), axis=-1)
@@ -89,19 +169,25 @@ def _centres(order: int, ipix: np.ndarray) -> np.ndarray:
 
 
 class PixelTree:
-    """A flat NESTED or multi-order map seen as a HEALPix quad-tree.
+    """The pixels with probability of a flat NESTED or multi-order map, as a HEALPix quad-tree.
 
-    At each order: the map's pixels there (leaves, with probability density per sr) and the
-    ancestors of finer pixels (inner cells).
+    At each order: the map's pixels there with p > 0 (leaves, with probability density per sr)
+    and the ancestors of finer such pixels (inner cells). Empty sky is in neither, so a
+    descent never enters it.
     """
 
     def __init__(self, order: np.ndarray, ipix: np.ndarray, prob: np.ndarray, flat: bool):
         self.flat = flat
         self.deepest = int(order.max()) if order.size else 0
         density = np.asarray(prob, float) / np.ldexp(np.pi / 3, -2 * order)
-        if flat:  # indexed by ipix; every cell above the map's order is inner
+        if flat:  # indexed by ipix; a cell above the map's order is inner if it holds probability
             self._density = density
+            self._occupied = [density > 0]
+            for _ in range(self.deepest):
+                self._occupied.insert(0, self._occupied[0].reshape(-1, 4).any(axis=1))
             return
+        held = density > 0
+        order, ipix, density = order[held], ipix[held], density[held]
         self._leaves, self._inner = {}, {}
         for level in range(self.deepest + 1):
             at = order == level
@@ -128,7 +214,8 @@ class PixelTree:
         if self.flat:
             if level != self.deepest:
                 return np.zeros(ipix.size, bool), np.zeros(ipix.size)
-            return np.ones(ipix.size, bool), self._density[ipix]
+            density = self._density[ipix]
+            return density > 0, density
         cells, density = self._leaves.get(level, _EMPTY)
         if cells.size == 0:
             return np.zeros(ipix.size, bool), np.zeros(ipix.size)
@@ -138,7 +225,9 @@ class PixelTree:
     def inner(self, level: int, ipix: np.ndarray) -> np.ndarray:
         """Whether cells at ``level`` have finer map pixels below them."""
         if self.flat:
-            return np.full(ipix.size, level < self.deepest)
+            if level >= self.deepest:
+                return np.zeros(ipix.size, bool)
+            return self._occupied[level][ipix]
         cells = self._inner.get(level, _EMPTY[0])
         if cells.size == 0:
             return np.zeros(ipix.size, bool)
@@ -277,8 +366,8 @@ class Pairs:
 
 @dataclass
 class SkySums:
-    """Per neutrino: sum_cells p A PSF (sr^-1 GeV^-1) and sum_cells A PSF_norm (GeV^-1); per
-    pair: sum over the first neutrino's cells of p A(E_i) A(E_j') PSF_i PSF_j (sr^-1 GeV^-2)."""
+    """Per neutrino: sum_cells p A PSF (sr^-1 GeV^-1) and sum_bands A PSF_norm mass (GeV^-1);
+    per pair: sum over the first neutrino's cells of p A(E_i) A(E_j') PSF_i PSF_j (sr^-1 GeV^-2)."""
 
     sky: np.ndarray
     sky_norm: np.ndarray
@@ -288,10 +377,15 @@ class SkySums:
 def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.ndarray,
              energy_weight, pairs: Pairs | None = None) -> SkySums:
     """Sky sums of every neutrino (unit vectors ``centre``, sigma in deg, ``bands`` (n, n_bands)
-    A per band) and of ``pairs``, a chunk of neutrinos at a time (memory stays bounded)."""
+    A per band) and of ``pairs``, the map's cells a chunk of neutrinos at a time (memory stays
+    bounded)."""
     sigma = np.asarray(sigma, float)
-    out = SkySums(np.zeros(sigma.size), np.zeros(sigma.size),
-                  np.zeros(0 if pairs is None else pairs.first.size))
+    if sigma.size == 0:
+        return SkySums(np.zeros(0), np.zeros(0), np.zeros(0))
+    dec = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
+    masses = psf_band_masses(dec, sigma, energy_weight.band_edges_dec)
+    sky_norm = np.einsum("ij,ij->i", bands[:, energy_weight.interval_bands()], masses)
+    out = SkySums(np.zeros(sigma.size), sky_norm, np.zeros(0 if pairs is None else pairs.first.size))
     for chunk in _chunks(tree, sigma):
         cells = psf_cells(tree, centre[chunk], sigma[chunk])
         k = cells.neutrino
@@ -299,14 +393,7 @@ def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.n
         weight = _band_mix(bands[chunk], k, below, above, share)
         psf = psf_per_sr(separation_deg(cells.xyz, centre[chunk][k]), sigma[chunk][k])
         weighted = cells.prob * weight * psf
-        psf_area = psf * cells.area
-        n = chunk.stop - chunk.start
-        total = np.bincount(k, psf_area, minlength=n)
-        out.sky[chunk] = np.bincount(k, weighted, minlength=n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.sky_norm[chunk] = np.where(
-                total > 0, np.bincount(k, weight * psf_area, minlength=n) / total, 0.0
-            )
+        out.sky[chunk] = np.bincount(k, weighted, minlength=chunk.stop - chunk.start)
         if pairs is not None:
             here = np.flatnonzero((pairs.first >= chunk.start) & (pairs.first < chunk.stop))
             out.pair_sky[here] = _pair_sums(
