@@ -4,16 +4,16 @@ The map-weighted sums (sum_pix p A PSF, and the OPA pair sums) run, for each neu
 a set of *cells* that tiles the map's probability (pixels with p > 0) within
 PSF_CUTOFF_SIGMA of it:
 
-* a map pixel coarser than PIXEL_PER_SIGMA * sigma is replaced by sub-pixels of the needed
-  order, each with the pixel's probability density (so the normalised PSF sums to 1 however
-  narrow it is, without flattening the map anywhere else);
-* a map pixel at least that fine is used as it is.
+* where the map's pixels are coarser than PIXEL_PER_SIGMA * sigma, the cells are the pixels
+  of the needed (*target*) order, each with the density of the map pixel holding it (so the
+  PSF is sampled finely enough however narrow it is, without flattening the map anywhere);
+* where the map's pixels are at least that fine, they are the cells as they are.
 
-The cells are found by descending the map's HEALPix quad-tree from order 0, for many neutrinos
-at once and one order per step, keeping only cells that can reach within the cut-off and hold
-some probability. Each neutrino's cells, and so its sums, do not depend on which other
-neutrinos share the batch: a single event and a batch of background trials give the same
-numbers to the last bit.
+The target-order cells within reach of many neutrinos at once are found ring by ring
+(llama.science.healpix_rings), and the map's value for each looked up in its PixelTree; the
+cells whose map pixels are finer are replaced by those pixels. Each neutrino's cells, and so
+its sums, do not depend on which other neutrinos share the batch: a single event and a batch
+of background trials give the same numbers to the last bit.
 
 The normalised sum, sum_pix A PSF_norm, does not involve the map: it is A's value in each of
 its declination bands times the PSF's exact mass there (:func:`psf_band_masses`, a 1-D
@@ -31,7 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from llama.science.healpix_rings import Runs, disc_runs
 from llama.science.protocols import SkyMapLike
+
+MAX_ORDER = 29
+"""Deepest HEALPix order: map pixels are compared as ranges of order-29 pixels."""
 
 PIXEL_PER_SIGMA = 0.5
 """Cells under a PSF are at most this many sigma across (sqrt of their area)."""
@@ -44,12 +48,9 @@ BAND_MASS_NODES = 48
 """Gauss-Legendre nodes per smooth piece of the band-mass integral (error < 1e-11 of the PSF's
 mass, measured against 200 nodes, poles included)."""
 
-SUB_CELL_STEP = 2
-"""A coarse map pixel is split into at most 4**SUB_CELL_STEP sub-cells at a time."""
-NEUTRINOS_PER_CHUNK = 256
 CELLS_PER_CHUNK = 1_000_000
-"""Neutrinos are descended together, at most NEUTRINOS_PER_CHUNK and about CELLS_PER_CHUNK
-expected cells at a time (bounds memory; the results do not depend on it)."""
+"""Neutrinos of one target order are evaluated together, about this many cells at a time
+(bounds memory; the results do not depend on it)."""
 SR_PER_DEG2 = (math.pi / 180.0) ** 2
 _SIZE_ORDER0_DEG = math.degrees(math.sqrt(4.0 * math.pi / 12.0))
 
@@ -145,21 +146,8 @@ def _radial(distance: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * (distance / sigma) ** 2) * np.sin(distance)
 
 
-CENTRE_TABLE_MAX_ORDER = 9
-"""Pixel-centre vectors of orders up to this are tabulated (all orders together 100 MB) once a
-process asks for many of them (background trials); a few are computed as needed."""
-_centre_tables: dict[int, np.ndarray] = {}
-
-
-def _centres(order: int, ipix: np.ndarray) -> np.ndarray:
-    """Unit vectors (n, 3) of the centres of NESTED pixels ``ipix`` at ``order``."""
-    table = _centre_tables.get(order)
-    if table is None and order <= CENTRE_TABLE_MAX_ORDER and 8 * ipix.size >= 12 << (2 * order):
-        table = _centre_tables[order] = _computed_centres(order, np.arange(12 << (2 * order)))
-    return _computed_centres(order, ipix) if table is None else table[ipix]
-
-
 def _computed_centres(order: int, ipix: np.ndarray) -> np.ndarray:
+    """Unit vectors (n, 3) of the centres of NESTED pixels ``ipix`` at ``order``."""
     from astropy_healpix.core import healpix_to_xyz
 
     return np.stack(healpix_to_xyz(ipix, 1 << order, order="nested"), axis=-1)
@@ -169,32 +157,34 @@ def _computed_centres(order: int, ipix: np.ndarray) -> np.ndarray:
 
 
 class PixelTree:
-    """The pixels with probability of a flat NESTED or multi-order map, as a HEALPix quad-tree.
-
-    At each order: the map's pixels there with p > 0 (leaves, with probability density per sr)
-    and the ancestors of finer such pixels (inner cells). Empty sky is in neither, so a
-    descent never enters it.
+    """The pixels with probability (p > 0) of a flat NESTED or multi-order map, answering, for
+    cells of any order: the probability density (per sr) of the map pixel that holds the cell,
+    or NaN where finer map pixels lie inside the cell, or 0 where the map is empty.
     """
 
     def __init__(self, order: np.ndarray, ipix: np.ndarray, prob: np.ndarray, flat: bool):
         self.flat = flat
         self.deepest = int(order.max()) if order.size else 0
         density = np.asarray(prob, float) / np.ldexp(np.pi / 3, -2 * order)
-        if flat:  # indexed by ipix; a cell above the map's order is inner if it holds probability
+        self._rasters: dict[int, np.ndarray] = {}
+        self._xyz: np.ndarray | None = None  # centre vectors of the pixels with probability ...
+        self._rank: np.ndarray | None = None  # ... and, flat maps, each pixel's row there
+        if flat:  # indexed by ipix; a coarser cell holds finer pixels if any has probability
             self._density = density
+            self._held = int(np.count_nonzero(density > 0))
             self._occupied = [density > 0]
             for _ in range(self.deepest):
                 self._occupied.insert(0, self._occupied[0].reshape(-1, 4).any(axis=1))
             return
         held = density > 0
-        order, ipix, density = order[held], ipix[held], density[held]
-        self._leaves, self._inner = {}, {}
-        for level in range(self.deepest + 1):
-            at = order == level
-            sort = np.argsort(ipix[at])
-            self._leaves[level] = (ipix[at][sort], density[at][sort])
-            deeper = order > level
-            self._inner[level] = np.unique(ipix[deeper] >> (2 * (order[deeper] - level)))
+        shift = 2 * (MAX_ORDER - order[held])
+        start = ipix[held] << shift
+        by_start = np.argsort(start)
+        self._start = start[by_start]
+        self._end = ((ipix[held] + 1) << shift)[by_start]
+        self._order = order[held][by_start]
+        self._ipix = ipix[held][by_start]
+        self._density = density[held][by_start]
 
     @classmethod
     def of(cls, skymap: SkyMapLike) -> PixelTree:
@@ -209,48 +199,207 @@ class PixelTree:
             return cls(order, ipix, skymap.prob, flat=False)
         return cls(order[:1], np.arange(skymap.prob.size), skymap.prob, flat=True)
 
-    def leaves(self, level: int, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(is a map pixel, its probability density per sr) for cells at ``level``."""
+    def values(self, order: int, ipix: np.ndarray) -> np.ndarray:
+        """For NESTED cells ``ipix`` at ``order``: the density of the map pixel holding each,
+        NaN if it holds finer map pixels, 0 if it holds no probability."""
         if self.flat:
-            if level != self.deepest:
-                return np.zeros(ipix.size, bool), np.zeros(ipix.size)
-            density = self._density[ipix]
-            return density > 0, density
-        cells, density = self._leaves.get(level, _EMPTY)
-        if cells.size == 0:
-            return np.zeros(ipix.size, bool), np.zeros(ipix.size)
-        found, where = _lookup(cells, ipix)
-        return found, np.where(found, density[where], 0.0)
+            if order >= self.deepest:
+                return self._density[ipix >> (2 * (order - self.deepest))]
+            return np.where(self._occupied[order][ipix], np.nan, 0.0)
+        if self._start.size == 0:
+            return np.zeros(ipix.size)
+        shift = 2 * (MAX_ORDER - order)
+        start, end = ipix << shift, (ipix + 1) << shift
+        at = np.maximum(np.searchsorted(self._start, start, side="right") - 1, 0)
+        inside = (self._start[at] <= start) & (self._end[at] > start)  # a map pixel holds the start
+        holds = inside & (self._order[at] <= order)
+        after = np.minimum(at + 1, self._start.size - 1)
+        finer = (inside & ~holds) | ((self._start[after] >= start) & (self._start[after] < end))
+        return np.where(holds, self._density[at], np.where(finer, np.nan, 0.0))
 
-    def inner(self, level: int, ipix: np.ndarray) -> np.ndarray:
-        """Whether cells at ``level`` have finer map pixels below them."""
+    def ring_values(self, order: int, ring_ipix: np.ndarray) -> np.ndarray:
+        """:meth:`values` for cells given by RING index; from a table of the whole order (RASTER_MAX_ORDER
+        and below, built once many cells are asked for), else cell by cell."""
+        raster = self._rasters.get(order)
+        if raster is None and order <= RASTER_MAX_ORDER and 8 * ring_ipix.size >= 12 << (2 * order):
+            raster = self._rasters[order] = self.values(order, _nest_of_ring(order))
+        if raster is not None:
+            return raster[ring_ipix]
+        return self.values(order, _nested(order, ring_ipix))
+
+    def pixels_within(self, order: int, ring_ipix: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The map pixels with probability inside cells (RING ``ring_ipix`` at ``order``, each
+        holding finer pixels): (cell index, pixel order, centre vector, density)."""
+        if ring_ipix.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros(0)
+        ipix = _nested(order, ring_ipix)
         if self.flat:
-            if level >= self.deepest:
-                return np.zeros(ipix.size, bool)
-            return self._occupied[level][ipix]
-        cells = self._inner.get(level, _EMPTY[0])
-        if cells.size == 0:
-            return np.zeros(ipix.size, bool)
-        return _lookup(cells, ipix)[0]
+            depth = self.deepest - order
+            children = (ipix[:, None] << (2 * depth)) + np.arange(1 << (2 * depth))
+            cell, child = np.nonzero(self._density[children] > 0)
+            pixel = children[cell, child]
+            return cell, np.full(cell.size, self.deepest), self._centres_of(pixel), self._density[pixel]
+        shift = 2 * (MAX_ORDER - order)
+        first = np.searchsorted(self._start, ipix << shift)
+        count = np.searchsorted(self._start, (ipix + 1) << shift) - first
+        cell = np.repeat(np.arange(ipix.size), count)
+        leaf = first[cell] + np.arange(cell.size) - np.repeat(np.cumsum(count) - count, count)
+        return cell, self._order[leaf], self._leaf_xyz()[leaf], self._density[leaf]
+
+    def _leaf_xyz(self) -> np.ndarray:
+        """Centre vectors of a multi-order map's pixels with probability (computed once)."""
+        if self._xyz is None:
+            self._xyz = np.empty((self._order.size, 3))
+            for level in np.unique(self._order):
+                at = self._order == level
+                self._xyz[at] = _computed_centres(int(level), self._ipix[at])
+        return self._xyz
+
+    def _centres_of(self, pixel: np.ndarray) -> np.ndarray:
+        """Centre vectors of a flat map's pixels: from a table of its pixels with probability
+        when they are at most HELD_TABLE_MAX (GW170817: 256,768), else computed."""
+        if self._rank is None and self._held <= HELD_TABLE_MAX:
+            held = np.flatnonzero(self._density > 0)
+            self._rank = np.full(self._density.size, -1, np.int32)
+            self._rank[held] = np.arange(held.size, dtype=np.int32)
+            self._xyz = _computed_centres(self.deepest, held)
+        if self._rank is None:
+            return _computed_centres(self.deepest, pixel)
+        return self._xyz[self._rank[pixel]]
 
 
-_EMPTY = (np.zeros(0, np.int64), np.zeros(0))
+HELD_TABLE_MAX = 4_000_000
+"""A flat map's pixels with probability get a table of centre vectors (96 MB at most) when
+there are at most this many."""
+RASTER_MAX_ORDER = 9
+"""A map's values at orders up to this are tabulated (RING order, 25 MB at order 9) once a
+batch of trials asks for many cells there."""
+_nest_tables: dict[int, np.ndarray] = {}
 
 
-def _lookup(sorted_cells: np.ndarray, ipix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(found, position) of each ipix in a non-empty sorted array."""
-    where = np.minimum(np.searchsorted(sorted_cells, ipix), sorted_cells.size - 1)
-    return sorted_cells[where] == ipix, where
+def _nest_of_ring(order: int) -> np.ndarray:
+    """NESTED index of every RING pixel at ``order`` (kept per process)."""
+    if order not in _nest_tables:
+        _nest_tables[order] = _nested(order, np.arange(12 << (2 * order)))
+    return _nest_tables[order]
+
+
+def _nested(order: int, ring_ipix: np.ndarray) -> np.ndarray:
+    """NESTED indices of RING pixels (astropy-healpix: healpy would import matplotlib)."""
+    from astropy_healpix.core import ring_to_nested
+
+    return ring_to_nested(ring_ipix, 1 << order)
 
 
 # ---------------------------------------------------------------- cells under the PSFs
 
 
 @dataclass
+class DiscCells:
+    """The cells with probability within reach of some discs (one target order): *ring
+    cells* at that order, grouped in runs along rings (``runs``; each kept cell's run,
+    position in its ring and density per sr), and finer map pixels (*pixels*: disc, order,
+    centre vector, density). The order of each disc's cells does not depend on the other
+    discs, so sums over them do not depend on the batch."""
+
+    order: int
+    runs: Runs
+    run: np.ndarray
+    position: np.ndarray
+    density: np.ndarray
+    pixel_disc: np.ndarray
+    pixel_order: np.ndarray
+    pixel_xyz: np.ndarray
+    pixel_density: np.ndarray
+
+    @property
+    def area(self) -> float:
+        """Area of a ring cell, sr."""
+        return math.ldexp(math.pi / 3, -2 * self.order)
+
+    def ring_psf_shape(self, centre: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """exp(-d^2 / 2 sigma^2) at every ring cell, d its distance from a point per disc (unit
+        vectors ``centre``, ``sigma`` in deg): sin(d/2) = sqrt((dz^2 + ds^2)/4 + s s0
+        sin^2(dphi/2)) along a ring, accurate at small angles, with every factor that is the
+        same along a run computed once per run."""
+        runs = self.runs
+        z0 = centre[runs.disc, 2]
+        s0 = np.hypot(centre[runs.disc, 0], centre[runs.disc, 1])
+        step = np.pi / runs.size  # half a pixel's longitude step
+        start = runs.offset * step - np.arctan2(centre[runs.disc, 1], centre[runs.disc, 0]) / 2.0
+        across = ((runs.z - z0) ** 2 + (runs.sin_theta - s0) ** 2) / 4.0
+        scale = -2.0 * (180.0 / np.pi) ** 2 / sigma[runs.disc] ** 2  # -(2 arcsin)^2 / 2 sigma^2
+        half = np.sin(self.position * step[self.run] + start[self.run])
+        chord = np.sqrt(np.minimum(across[self.run] + (runs.sin_theta * s0)[self.run] * half**2, 1.0))
+        return np.exp(scale[self.run] * np.arcsin(chord) ** 2)
+
+    def pixel_separation_deg(self, centre: np.ndarray) -> np.ndarray:
+        """Distance (deg) of every finer pixel from a point per disc."""
+        return separation_deg(self.pixel_xyz, centre[self.pixel_disc])
+
+
+def disc_cells(tree: PixelTree, order: int, centre: np.ndarray, reach_deg: np.ndarray) -> DiscCells:
+    """The cells with probability that can reach within ``reach_deg`` of each centre (unit
+    vectors): cells at ``order`` where the map is that coarse or coarser, the map's own finer
+    pixels inside such cells elsewhere."""
+    z0 = np.clip(centre[:, 2], -1.0, 1.0)
+    s0 = np.hypot(centre[:, 0], centre[:, 1])
+    phi0 = np.arctan2(centre[:, 1], centre[:, 0]) % (2.0 * np.pi)
+    reach = np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order), 180.0))
+    runs = disc_runs(1 << order, z0, s0, phi0, reach)
+    run, position = runs.cells()
+    ring_ipix = runs.ring_first[run] + position
+    density = tree.ring_values(order, ring_ipix)
+    finer = np.isnan(density)
+    cell, pixel_order, pixel_xyz, pixel_density = tree.pixels_within(order, ring_ipix[finer])
+    pixel_disc = runs.disc[run[finer]][cell]
+    near = _within_reach(pixel_xyz, pixel_order, centre, pixel_disc, reach_deg)
+    held = density > 0
+    if not held.all():
+        run, position, density = run[held], position[held], density[held]
+    return DiscCells(order, runs, run, position, density, pixel_disc[near], pixel_order[near],
+                     pixel_xyz[near], pixel_density[near])
+
+
+def _within_reach(xyz: np.ndarray, order: np.ndarray, centre: np.ndarray, disc: np.ndarray,
+                  reach_deg: np.ndarray) -> np.ndarray:
+    """Which pixels (centre vectors ``xyz``, orders) can reach within ``reach_deg`` of their
+    disc's centre."""
+    if order.size and order.min() == order.max():  # a flat map: one reach per disc
+        cos_reach = np.cos(np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order[0]), 180.0)))[disc]
+    else:
+        cos_reach = np.cos(np.radians(np.minimum(reach_deg[disc] + max_pixel_radius_deg(order), 180.0)))
+    return np.einsum("ij,ij->i", xyz, centre[disc]) > cos_reach
+
+
+def psf_cells(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray) -> PsfCells:
+    """The cells under each neutrino's PSF (unit vectors ``centre``, sigma in deg), with their
+    centre vectors, one neutrino after the other (for inspection; the sums use DiscCells)."""
+    sigma = np.asarray(sigma, float)
+    target = order_for_sigma(sigma)
+    parts = []
+    for order, rows in _chunks(target, sigma):
+        cells = disc_cells(tree, order, centre[rows], PSF_CUTOFF_SIGMA * sigma[rows])
+        runs = cells.runs
+        z, s = runs.z[cells.run], runs.sin_theta[cells.run]
+        longitude = runs.longitude(cells.run, cells.position)
+        ring_xyz = np.stack([s * np.cos(longitude), s * np.sin(longitude), z], axis=-1)
+        parts.append((rows[np.concatenate([runs.disc[cells.run], cells.pixel_disc])],
+                      np.concatenate([ring_xyz, cells.pixel_xyz]),
+                      np.concatenate([np.full(cells.run.size, order), cells.pixel_order]),
+                      np.concatenate([cells.density, cells.pixel_density])))
+    neutrino, xyz, level, density = (np.concatenate(part) for part in zip(*parts, strict=True))
+    by_neutrino = np.argsort(neutrino, kind="stable")
+    neutrino, xyz, level, density = neutrino[by_neutrino], xyz[by_neutrino], level[by_neutrino], density[by_neutrino]
+    area = np.ldexp(np.pi / 3, -2 * level)
+    dec = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+    return PsfCells(neutrino=neutrino, xyz=xyz, dec=dec, area=area, prob=density * area)
+
+
+@dataclass
 class PsfCells:
     """The cells under some neutrinos' PSFs: the neutrino each belongs to, centre vectors,
-    dec (deg), area (sr) and probability. A neutrino's cells keep their order whatever else
-    is in the batch, so sums over them do not depend on the batch."""
+    dec (deg), area (sr) and probability."""
 
     neutrino: np.ndarray
     xyz: np.ndarray
@@ -259,95 +408,18 @@ class PsfCells:
     prob: np.ndarray
 
 
-def psf_cells(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray) -> PsfCells:
-    """The cells within the cut-off of each neutrino (unit vectors ``centre``, sigma in deg)."""
-    k, level, xyz, density = _descend(tree, centre, np.asarray(sigma, float))
-    area = np.ldexp(np.pi / 3, -2 * level)
-    return PsfCells(
-        neutrino=k,
-        xyz=xyz,
-        dec=np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0))),
-        area=area,
-        prob=density * area,
-    )
-
-
-def _chunks(tree: PixelTree, sigma: np.ndarray) -> list[slice]:
-    """Consecutive neutrinos to descend together: a disc of the cut-off radius holds about
-    (cut-off / cell size)^2 cells, cells being the target's (or a finer flat map's pixels)."""
-    size = PIXEL_PER_SIGMA * sigma
-    if tree.flat:
-        size = np.minimum(size, np.degrees(np.sqrt(np.pi / 3.0)) / 2.0**tree.deepest)
-    cells = np.pi * (PSF_CUTOFF_SIGMA * sigma / size) ** 2 + 12
-    group = np.cumsum(cells) // CELLS_PER_CHUNK + np.arange(sigma.size) // NEUTRINOS_PER_CHUNK
-    starts = np.flatnonzero(np.diff(group, prepend=-1))
-    return [slice(a, b) for a, b in zip(starts, [*starts[1:], sigma.size], strict=False)]
-
-
-def _descend(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray) -> tuple:
-    """One chunk of neutrinos: walk the quad-tree from order 0, one order per step. Map cells
-    (``k``, ``ipix``) are looked up in the tree; a map pixel coarser than the target is split
-    into sub-cells with its density, at most SUB_CELL_STEP orders deeper at a time, and those
-    wait in ``pending`` for the order they reach."""
-    cutoff = PSF_CUTOFF_SIGMA * np.asarray(sigma, float)
-    target = order_for_sigma(sigma)
-    k = np.repeat(np.arange(len(cutoff)), 12)
-    ipix = np.tile(np.arange(12, dtype=np.int64), len(cutoff))
-    pending: dict[int, list[tuple]] = {}
-    found: list[tuple] = []
-    for level in range(max(tree.deepest, MAX_REFINE_ORDER) + 1):
-        if k.size == 0 and not pending:
-            break
-        k, ipix, xyz, _ = _within_reach(level, k, ipix, centre, cutoff)
-        leaf, density = tree.leaves(level, ipix)
-        inner = tree.inner(level, ipix)
-        done = leaf & (level >= target[k])
-        found.append((k[done], level, xyz[done], density[done]))
-        split = leaf & ~done
-        _split(pending, level, target, k[split], ipix[split], density[split])
-        if level in pending:
-            sub_k, sub_ipix, sub_density = (np.concatenate(c) for c in zip(*pending.pop(level), strict=True))
-            sub_k, sub_ipix, sub_xyz, near = _within_reach(level, sub_k, sub_ipix, centre, cutoff)
-            sub_density = sub_density[near]
-            sub_done = level >= target[sub_k]
-            found.append((sub_k[sub_done], level, sub_xyz[sub_done], sub_density[sub_done]))
-            deeper = ~sub_done
-            _split(pending, level, target, sub_k[deeper], sub_ipix[deeper], sub_density[deeper])
-        k, ipix = np.repeat(k[inner], 4), _children(ipix[inner], 1)
-    return (
-        np.concatenate([f[0] for f in found]),
-        np.concatenate([np.full(f[0].size, f[1]) for f in found]),
-        np.concatenate([f[2] for f in found]),
-        np.concatenate([f[3] for f in found]),
-    )
-
-
-def _split(pending: dict, level: int, target: np.ndarray, k: np.ndarray, ipix: np.ndarray,
-           density: np.ndarray) -> None:
-    """Queue the sub-cells of cells at ``level`` that are coarser than their target."""
-    step = np.minimum(target[k] - level, SUB_CELL_STEP)
-    for depth in np.unique(step):
-        at = step == depth
-        n = 4 ** int(depth)
-        pending.setdefault(level + int(depth), []).append(
-            (np.repeat(k[at], n), _children(ipix[at], int(depth)), np.repeat(density[at], n))
-        )
-
-
-def _within_reach(level: int, k: np.ndarray, ipix: np.ndarray, centre: np.ndarray,
-                  cutoff: np.ndarray) -> tuple:
-    """The cells at ``level`` that can hold a point within the cut-off of their neutrino:
-    (k, ipix, centre vectors, mask of the cells kept)."""
-    xyz = _centres(level, ipix)
-    cos_reach = np.cos(np.radians(np.minimum(cutoff + max_pixel_radius_deg(level), 180.0)))
-    near = np.einsum("ij,ij->i", xyz, centre[k]) > cos_reach[k]
-    return k[near], ipix[near], xyz[near], near
-
-
-def _children(ipix: np.ndarray, depth: int) -> np.ndarray:
-    """NESTED indices of the descendants of each cell ``depth`` orders deeper."""
-    n = 4**depth
-    return (n * ipix[:, None] + np.arange(n)).ravel()
+def _chunks(target: np.ndarray, sigma: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(order, neutrino indices) groups to evaluate together: the neutrinos of one target order,
+    at most about CELLS_PER_CHUNK ring cells at a time (bounds memory; results do not depend
+    on it)."""
+    groups = []
+    for order in np.unique(target):
+        rows = np.flatnonzero(target == order)
+        size = np.degrees(np.sqrt(np.pi / 3.0)) / 2.0**order
+        cells = np.pi * ((PSF_CUTOFF_SIGMA * sigma[rows] + 2 * size) / size) ** 2
+        chunk = np.cumsum(cells) // CELLS_PER_CHUNK
+        groups += [(int(order), rows[chunk == c]) for c in np.unique(chunk)]
+    return groups
 
 
 # ---------------------------------------------------------------- the sums
@@ -377,8 +449,7 @@ class SkySums:
 def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.ndarray,
              energy_weight, pairs: Pairs | None = None) -> SkySums:
     """Sky sums of every neutrino (unit vectors ``centre``, sigma in deg, ``bands`` (n, n_bands)
-    A per band) and of ``pairs``, the map's cells a chunk of neutrinos at a time (memory stays
-    bounded)."""
+    A per band) and of ``pairs``, over the map's cells a group of neutrinos at a time."""
     sigma = np.asarray(sigma, float)
     if sigma.size == 0:
         return SkySums(np.zeros(0), np.zeros(0), np.zeros(0))
@@ -386,38 +457,42 @@ def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.n
     masses = psf_band_masses(dec, sigma, energy_weight.band_edges_dec)
     sky_norm = np.einsum("ij,ij->i", bands[:, energy_weight.interval_bands()], masses)
     out = SkySums(np.zeros(sigma.size), sky_norm, np.zeros(0 if pairs is None else pairs.first.size))
-    for chunk in _chunks(tree, sigma):
-        cells = psf_cells(tree, centre[chunk], sigma[chunk])
-        k = cells.neutrino
-        below, above, share = energy_weight.pixel_bands(cells.dec, cells.area)
-        weight = _band_mix(bands[chunk], k, below, above, share)
-        psf = psf_per_sr(separation_deg(cells.xyz, centre[chunk][k]), sigma[chunk][k])
-        weighted = cells.prob * weight * psf
-        out.sky[chunk] = np.bincount(k, weighted, minlength=chunk.stop - chunk.start)
-        if pairs is not None:
-            here = np.flatnonzero((pairs.first >= chunk.start) & (pairs.first < chunk.stop))
-            out.pair_sky[here] = _pair_sums(
-                cells, weighted, (below, above, share), pairs.first[here] - chunk.start,
-                pairs.centre[here], pairs.sigma[here], pairs.bands[here],
-            )  # fmt: skip
+    target = order_for_sigma(sigma)
+    reach = PSF_CUTOFF_SIGMA * sigma
+    for order, rows in _chunks(target, sigma):
+        cells = disc_cells(tree, order, centre[rows], reach[rows])
+        out.sky[rows] = _cell_sum(cells, energy_weight, [(centre[rows], sigma[rows], bands[rows])])
+    if pairs is not None and pairs.first.size:
+        first = pairs.first
+        for order, rows in _chunks(target[first], sigma[first]):
+            i = first[rows]
+            cells = disc_cells(tree, order, centre[i], reach[i])  # the same cells as i's own
+            out.pair_sky[rows] = _cell_sum(cells, energy_weight, [
+                (centre[i], sigma[i], bands[i]),
+                (pairs.centre[rows], pairs.sigma[rows], pairs.bands[rows])])
     return out
 
 
-def _pair_sums(cells: PsfCells, weighted: np.ndarray, split: tuple, first: np.ndarray,
-               centre: np.ndarray, sigma: np.ndarray, partner_bands: np.ndarray) -> np.ndarray:
-    """Pair sky sums over the cells of ``first`` (indices into the chunk)."""
-    if first.size == 0:
-        return np.zeros(0)
-    by_neutrino = np.argsort(cells.neutrino, kind="stable")
-    start = np.searchsorted(cells.neutrino[by_neutrino], np.arange(int(first.max()) + 2))
-    counts = start[first + 1] - start[first]
-    pair = np.repeat(np.arange(first.size), counts)
-    offset = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows = by_neutrino[offset + start[first][pair]]
-    below, above, share = (part[rows] for part in split)
-    a_j = _band_mix(partner_bands, pair, below, above, share)
-    psf_j = psf_per_sr(separation_deg(cells.xyz[rows], centre[pair]), sigma[pair])
-    return np.bincount(pair, weighted[rows] * a_j * psf_j, minlength=first.size)
+def _cell_sum(cells: DiscCells, energy_weight, factors: list[tuple]) -> np.ndarray:
+    """Per disc: sum over its cells of p times, for each (centre, sigma, bands) factor (one
+    row per disc), A at the cell times the PSF there."""
+    runs = cells.runs
+    n = factors[0][1].size
+    ring_dec = np.degrees(np.arctan2(runs.z, runs.sin_theta))
+    ring_split = energy_weight.pixel_bands(ring_dec, np.full(ring_dec.size, cells.area))
+    pixel_area = np.ldexp(np.pi / 3, -2 * cells.pixel_order)
+    pixel_dec = np.degrees(np.arcsin(np.clip(cells.pixel_xyz[:, 2], -1.0, 1.0)))
+    pixel_split = energy_weight.pixel_bands(pixel_dec, pixel_area)
+    ring_value, ring_weight = cells.density, cells.area
+    pixel_value = cells.pixel_density * pixel_area
+    for centre, sigma, bands in factors:
+        ring_value = ring_value * cells.ring_psf_shape(centre, sigma)
+        ring_weight = ring_weight * _band_mix(bands, runs.disc, *ring_split) * psf_per_sr(0.0, sigma[runs.disc])
+        pixel_value = pixel_value * _band_mix(bands, cells.pixel_disc, *pixel_split) * psf_per_sr(
+            cells.pixel_separation_deg(centre), sigma[cells.pixel_disc])
+    per_run = np.bincount(cells.run, ring_value, minlength=runs.disc.size)
+    return (np.bincount(runs.disc, ring_weight * per_run, minlength=n)
+            + np.bincount(cells.pixel_disc, pixel_value, minlength=n))
 
 
 def _band_mix(bands: np.ndarray, row: np.ndarray, below: np.ndarray, above: np.ndarray,
