@@ -41,11 +41,12 @@ def _ring_of_z(nside: int, z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Runs:
-    """Runs of consecutive pixels of one ring inside a disc: the disc of each run, the ring's
-    z and sin(theta), the run's first pixel (position in the ring, 0 .. size - 1), its length,
+    """Runs of consecutive pixels of one ring inside a disc: the disc of each run, the ring
+    (1 .. 4 nside - 1), its z and sin(theta), the run's first pixel (position in the ring, 0 .. size - 1), its length,
     the ring's size and longitude offset, and the RING index of the ring's pixel 0."""
 
     disc: np.ndarray
+    ring: np.ndarray
     z: np.ndarray
     sin_theta: np.ndarray
     start: np.ndarray
@@ -57,9 +58,14 @@ class Runs:
     def cells(self) -> tuple[np.ndarray, np.ndarray]:
         """(run, position in the ring) of every cell, runs one after the other."""
         run = np.repeat(np.arange(self.length.size), self.length)
-        step = np.arange(run.size) - np.repeat(np.cumsum(self.length) - self.length, self.length)
-        position = self.start[run] + step
-        return run, position - np.where(position >= self.size[run], self.size[run], 0)
+        before = np.cumsum(self.length) - self.length  # cells of the runs before each
+        position = np.arange(run.size) - np.repeat(before - self.start, self.length)
+        size = np.repeat(self.size, self.length)
+        return run, position - np.where(position >= size, size, 0)
+
+    def take(self, keep: np.ndarray) -> Runs:
+        """The runs selected by ``keep`` (a mask or indices), in order."""
+        return Runs(*(getattr(self, name)[keep] for name in self.__dataclass_fields__))
 
     def longitude(self, run: np.ndarray, position: np.ndarray) -> np.ndarray:
         """Longitude (rad) of cells given as (run, position)."""
@@ -67,10 +73,11 @@ class Runs:
 
 
 def disc_runs(nside: int, z0: np.ndarray, sin_theta0: np.ndarray, phi0: np.ndarray,
-              radius: np.ndarray) -> Runs:
+              radius: np.ndarray, rings: np.ndarray | None = None) -> Runs:
     """The pixels (order log2(nside)) whose centres lie within ``radius`` (rad) of each disc
     centre (z = cos(theta), sin(theta), longitude phi in rad), as runs, disc by disc and
-    north to south within a disc."""
+    north to south within a disc; only on the rings where ``rings`` (a mask indexed by ring
+    number) is true, if given."""
     theta0 = np.arctan2(sin_theta0, z0)
     top = _ring_of_z(nside, np.cos(np.clip(theta0 - radius, 0.0, np.pi)))
     bottom = _ring_of_z(nside, np.cos(np.clip(theta0 + radius, 0.0, np.pi)))
@@ -79,6 +86,9 @@ def disc_runs(nside: int, z0: np.ndarray, sin_theta0: np.ndarray, phi0: np.ndarr
     count = last - first + 1
     disc = np.repeat(np.arange(z0.size), count)
     ring = first[disc] + np.arange(disc.size) - np.repeat(np.cumsum(count) - count, count)
+    if rings is not None:
+        wanted = rings[ring]
+        disc, ring = disc[wanted], ring[wanted]
     z, sin_theta, size, offset, ring_first = ring_geometry(nside, ring)
     cos_radius = np.cos(np.minimum(radius, np.pi))[disc]
     across = sin_theta0[disc] * sin_theta
@@ -93,5 +103,5 @@ def disc_runs(nside: int, z0: np.ndarray, sin_theta0: np.ndarray, phi0: np.ndarr
     length = np.floor(centre + half_width).astype(np.int64) - start + 1
     length = np.where(cos_half_width > 1.0, 0, np.clip(length, 0, size))
     keep = length > 0
-    return Runs(disc[keep], z[keep], sin_theta[keep], start[keep] % size[keep], length[keep],
+    return Runs(disc[keep], ring[keep], z[keep], sin_theta[keep], start[keep] % size[keep], length[keep],
                 size[keep], offset[keep], ring_first[keep])

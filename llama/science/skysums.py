@@ -11,7 +11,9 @@ PSF_CUTOFF_SIGMA of it:
 
 The target-order cells within reach of many neutrinos at once are found ring by ring
 (llama.science.healpix_rings), and the map's value for each looked up in its PixelTree; the
-cells whose map pixels are finer are replaced by those pixels. Each neutrino's cells, and so
+cells whose map pixels are finer are replaced by those pixels. A flat map finer than the
+target, with probability on few of its pixels (GW170817: 2%), is walked at its own order
+along rings, over a list of those pixels only. Each neutrino's cells, and so
 its sums, do not depend on which other neutrinos share the batch: a single event and a batch
 of background trials give the same numbers to the last bit.
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from llama.science.healpix_rings import Runs, disc_runs
+from llama.science.healpix_rings import Runs, disc_runs, ring_geometry
 from llama.science.protocols import SkyMapLike
 
 MAX_ORDER = 29
@@ -109,20 +111,24 @@ def psf_band_masses(dec_deg: ArrayLike, sigma_deg: ArrayLike, edges_deg: ArrayLi
     edges = np.radians(np.asarray(edges_deg, float))
     cut = np.minimum(PSF_CUTOFF_SIGMA * sigma, np.pi)
     where, weight = _crowded_nodes()
-    total = 2.0 * np.pi * cut * (_radial(cut[:, None] * where, sigma[:, None]) @ weight)
+    total = 2.0 * np.pi * cut * _row_sums(_radial(cut[:, None] * where, sigma[:, None]) * weight)
     beyond = np.zeros((dec.size, edges.size))
     k, e = np.nonzero(np.abs(edges[None, :] - dec[:, None]) < cut[:, None])
-    dec_k, edge = dec[k, None, None], edges[e, None, None]
-    kinks = np.stack([np.zeros(k.size), np.abs(edges[e] - dec[k]), np.pi - dec[k] - edges[e],
-                      np.pi + dec[k] + edges[e], cut[k]], axis=1)
-    kinks = np.sort(np.minimum(kinks, cut[k, None]), axis=1)[:, :, None]
-    start, length = kinks[:, :-1], np.diff(kinks, axis=1)
+    # circles closer than |edge - dec| have no arc beyond the edge; the other kinks are >= that
+    kinks = np.stack([np.abs(edges[e] - dec[k]), np.pi - dec[k] - edges[e], np.pi + dec[k] + edges[e],
+                      cut[k]], axis=1)
+    kinks = np.sort(np.minimum(kinks, cut[k, None]), axis=1)
+    pair, piece = np.nonzero(np.diff(kinks, axis=1) > 0)
+    start = kinks[pair, piece][:, None]
+    length = kinks[pair, piece + 1][:, None] - start
     distance = start + length * where
+    dec_p, edge = dec[k][pair, None], edges[e][pair, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = (np.sin(edge) - np.sin(dec_k) * np.cos(distance)) / (np.cos(dec_k) * np.sin(distance))
-    away = np.where(edge > dec_k, 1.0, -1.0)  # arc above an edge north of the neutrino, else below
+        q = (np.sin(edge) - np.sin(dec_p) * np.cos(distance)) / (np.cos(dec_p) * np.sin(distance))
+    away = np.where(edge > dec_p, 1.0, -1.0)  # arc above an edge north of the neutrino, else below
     arc = 2.0 * np.arccos(np.clip(away * np.nan_to_num(q, nan=0.0), -1.0, 1.0))
-    beyond[k, e] = np.sum(_radial(distance, sigma[k, None, None]) * arc * length * weight, axis=(1, 2))
+    pieces = _row_sums(_radial(distance, sigma[k][pair, None]) * arc * length * weight)
+    beyond[k, e] = np.bincount(pair, pieces, minlength=k.size)
     north = edges[None, :] > dec[:, None]
     lower = np.concatenate([np.zeros((dec.size, 1)), beyond], axis=1)  # each interval's edges
     upper = np.concatenate([beyond, np.zeros((dec.size, 1))], axis=1)
@@ -131,6 +137,15 @@ def psf_band_masses(dec_deg: ArrayLike, sigma_deg: ArrayLike, edges_deg: ArrayLi
     mass = np.where(upper_south, upper - lower, np.where(
         lower_north, lower - upper, total[:, None] - lower - upper))
     return np.maximum(mass, 0.0) / total[:, None]
+
+
+def _row_sums(matrix: np.ndarray) -> np.ndarray:
+    """Sum of each row, column after column: the rounding of a row's sum never depends on how
+    many rows there are (numpy's and BLAS's own reductions pick their order by shape)."""
+    total = matrix[:, 0].copy()
+    for column in matrix.T[1:]:
+        total += column
+    return total
 
 
 def _crowded_nodes() -> tuple[np.ndarray, np.ndarray]:
@@ -169,6 +184,7 @@ class PixelTree:
         self._rasters: dict[int, np.ndarray] = {}
         self._xyz: np.ndarray | None = None  # centre vectors of the pixels with probability ...
         self._rank: np.ndarray | None = None  # ... and, flat maps, each pixel's row there
+        self._held_rings: tuple | None = None  # flat maps: (sorted RING index, density) of those
         if flat:  # indexed by ipix; a coarser cell holds finer pixels if any has probability
             self._density = density
             self._held = int(np.count_nonzero(density > 0))
@@ -231,7 +247,7 @@ class PixelTree:
         """The map pixels with probability inside cells (RING ``ring_ipix`` at ``order``, each
         holding finer pixels): (cell index, pixel order, centre vector, density)."""
         if ring_ipix.size == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros(0)
+            return _NO_PIXELS
         ipix = _nested(order, ring_ipix)
         if self.flat:
             depth = self.deepest - order
@@ -245,6 +261,53 @@ class PixelTree:
         cell = np.repeat(np.arange(ipix.size), count)
         leaf = first[cell] + np.arange(cell.size) - np.repeat(np.cumsum(count) - count, count)
         return cell, self._order[leaf], self._leaf_xyz()[leaf], self._density[leaf]
+
+    def sparse(self) -> bool:
+        """Whether a flat map's pixels with probability are listed ring by ring (at most
+        HELD_TABLE_MAX of them; GW170817: 256,768, 2% of the sky), listed on first use."""
+        if self._held_rings is None and self._held <= HELD_TABLE_MAX:
+            from astropy_healpix.core import nested_to_ring
+
+            held = np.flatnonzero(self._density > 0)
+            ring_ipix = nested_to_ring(held, 1 << self.deepest)
+            by_ring = np.argsort(ring_ipix)
+            nside = 1 << self.deepest
+            ring_first = ring_geometry(nside, np.arange(1, 4 * nside))[4]
+            bounds = np.searchsorted(ring_ipix[by_ring], np.append(ring_first, 12 * nside * nside))
+            self._held_rings = (ring_ipix[by_ring], self._density[held][by_ring],
+                                np.concatenate([[False], np.diff(bounds) > 0]))
+        return self._held_rings is not None
+
+    def held_rings(self) -> np.ndarray:
+        """Which rings (by number) of a sparse flat map hold pixels with probability."""
+        return self._held_rings[2]
+
+    def held_in_runs(self, runs: Runs) -> tuple[Runs, np.ndarray, np.ndarray, np.ndarray]:
+        """A sparse flat map's pixels with probability in runs at its own order: the runs that
+        hold any, and (run, position in the ring, density), run by run and along each run."""
+        ring_ipix, density, _ = self._held_rings
+        first = runs.ring_first + runs.start
+        wraps = runs.start + runs.length > runs.size  # the run passes longitude 0
+        end = np.where(wraps, runs.ring_first + runs.size, first + runs.length)
+        before_zero = np.diff(np.searchsorted(ring_ipix, np.stack([first, end])), axis=0)[0]
+        after_zero = np.zeros(runs.start.size, np.int64)
+        from_zero = np.zeros(runs.start.size, np.int64)
+        if wraps.any():
+            around = np.flatnonzero(wraps)
+            zero = runs.ring_first[around]
+            bounds = np.searchsorted(ring_ipix, np.stack([zero, zero + runs.start[around] + runs.length[around]
+                                                          - runs.size[around]]))
+            from_zero[around], after_zero[around] = bounds[0], bounds[1] - bounds[0]
+        held = (before_zero + after_zero) > 0
+        runs, first, before_zero, after_zero, from_zero = (
+            runs.take(held), first[held], before_zero[held], after_zero[held], from_zero[held])
+        start = np.searchsorted(ring_ipix, first)
+        count = before_zero + after_zero
+        run = np.repeat(np.arange(count.size), count)
+        step = np.arange(run.size) - np.repeat(np.cumsum(count) - count, count)
+        past_zero = step - np.repeat(before_zero, count)
+        index = np.where(past_zero < 0, np.repeat(start, count) + step, np.repeat(from_zero, count) + past_zero)
+        return runs, run, ring_ipix[index] - np.repeat(runs.ring_first, count), density[index]
 
     def _leaf_xyz(self) -> np.ndarray:
         """Centre vectors of a multi-order map's pixels with probability (computed once)."""
@@ -297,14 +360,15 @@ def _nested(order: int, ring_ipix: np.ndarray) -> np.ndarray:
 @dataclass
 class DiscCells:
     """The cells with probability within reach of some discs (one target order): *ring
-    cells* at that order, grouped in runs along rings (``runs``; each kept cell's run,
-    position in its ring and density per sr), and finer map pixels (*pixels*: disc, order,
+    cells* at that order, grouped in runs along rings (``runs``; each kept cell's run, the
+    cells kept per run, each cell's position in its ring and density per sr), and finer map pixels (*pixels*: disc, order,
     centre vector, density). The order of each disc's cells does not depend on the other
     discs, so sums over them do not depend on the batch."""
 
     order: int
     runs: Runs
     run: np.ndarray
+    count: np.ndarray
     position: np.ndarray
     density: np.ndarray
     pixel_disc: np.ndarray
@@ -329,9 +393,12 @@ class DiscCells:
         start = runs.offset * step - np.arctan2(centre[runs.disc, 1], centre[runs.disc, 0]) / 2.0
         across = ((runs.z - z0) ** 2 + (runs.sin_theta - s0) ** 2) / 4.0
         scale = -2.0 * (180.0 / np.pi) ** 2 / sigma[runs.disc] ** 2  # -(2 arcsin)^2 / 2 sigma^2
-        half = np.sin(self.position * step[self.run] + start[self.run])
-        chord = np.sqrt(np.minimum(across[self.run] + (runs.sin_theta * s0)[self.run] * half**2, 1.0))
-        return np.exp(scale[self.run] * np.arcsin(chord) ** 2)
+        def per_cell(per_run: np.ndarray) -> np.ndarray:
+            return np.repeat(per_run, self.count)  # a cell's run's value (cells are run by run)
+
+        half = np.sin(self.position * per_cell(step) + per_cell(start))
+        chord = np.sqrt(np.minimum(per_cell(across) + per_cell(runs.sin_theta * s0) * half**2, 1.0))
+        return np.exp(per_cell(scale) * np.arcsin(chord) ** 2)
 
     def pixel_separation_deg(self, centre: np.ndarray) -> np.ndarray:
         """Distance (deg) of every finer pixel from a point per disc."""
@@ -345,20 +412,32 @@ def disc_cells(tree: PixelTree, order: int, centre: np.ndarray, reach_deg: np.nd
     z0 = np.clip(centre[:, 2], -1.0, 1.0)
     s0 = np.hypot(centre[:, 0], centre[:, 1])
     phi0 = np.arctan2(centre[:, 1], centre[:, 0]) % (2.0 * np.pi)
+    if tree.flat and order < tree.deepest and tree.sparse():  # the map's own pixels, skipping empty sky
+        order = tree.deepest
+        reach = np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order), 180.0))
+        runs, run, position, density = tree.held_in_runs(disc_runs(1 << order, z0, s0, phi0, reach,
+                                                                   tree.held_rings()))
+        return DiscCells(order, runs, run, np.bincount(run, minlength=runs.disc.size), position, density,
+                         *_NO_PIXELS)
     reach = np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order), 180.0))
     runs = disc_runs(1 << order, z0, s0, phi0, reach)
     run, position = runs.cells()
-    ring_ipix = runs.ring_first[run] + position
+    ring_ipix = np.repeat(runs.ring_first, runs.length) + position
     density = tree.ring_values(order, ring_ipix)
     finer = np.isnan(density)
     cell, pixel_order, pixel_xyz, pixel_density = tree.pixels_within(order, ring_ipix[finer])
     pixel_disc = runs.disc[run[finer]][cell]
     near = _within_reach(pixel_xyz, pixel_order, centre, pixel_disc, reach_deg)
     held = density > 0
+    count = runs.length
     if not held.all():
         run, position, density = run[held], position[held], density[held]
-    return DiscCells(order, runs, run, position, density, pixel_disc[near], pixel_order[near],
+        count = np.bincount(run, minlength=runs.disc.size)
+    return DiscCells(order, runs, run, count, position, density, pixel_disc[near], pixel_order[near],
                      pixel_xyz[near], pixel_density[near])
+
+
+_NO_PIXELS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros(0))
 
 
 def _within_reach(xyz: np.ndarray, order: np.ndarray, centre: np.ndarray, disc: np.ndarray,
@@ -380,13 +459,13 @@ def psf_cells(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray) -> PsfCell
     parts = []
     for order, rows in _chunks(target, sigma):
         cells = disc_cells(tree, order, centre[rows], PSF_CUTOFF_SIGMA * sigma[rows])
-        runs = cells.runs
+        runs = cells.runs  # at the map's own order for a sparse flat map
         z, s = runs.z[cells.run], runs.sin_theta[cells.run]
         longitude = runs.longitude(cells.run, cells.position)
         ring_xyz = np.stack([s * np.cos(longitude), s * np.sin(longitude), z], axis=-1)
         parts.append((rows[np.concatenate([runs.disc[cells.run], cells.pixel_disc])],
                       np.concatenate([ring_xyz, cells.pixel_xyz]),
-                      np.concatenate([np.full(cells.run.size, order), cells.pixel_order]),
+                      np.concatenate([np.full(cells.run.size, cells.order), cells.pixel_order]),
                       np.concatenate([cells.density, cells.pixel_density])))
     neutrino, xyz, level, density = (np.concatenate(part) for part in zip(*parts, strict=True))
     by_neutrino = np.argsort(neutrino, kind="stable")
@@ -455,7 +534,7 @@ def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.n
         return SkySums(np.zeros(0), np.zeros(0), np.zeros(0))
     dec = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
     masses = psf_band_masses(dec, sigma, energy_weight.band_edges_dec)
-    sky_norm = np.einsum("ij,ij->i", bands[:, energy_weight.interval_bands()], masses)
+    sky_norm = _row_sums(bands[:, energy_weight.interval_bands()] * masses)
     out = SkySums(np.zeros(sigma.size), sky_norm, np.zeros(0 if pairs is None else pairs.first.size))
     target = order_for_sigma(sigma)
     reach = PSF_CUTOFF_SIGMA * sigma
