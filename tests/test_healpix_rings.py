@@ -35,7 +35,9 @@ def test_disc_runs_hold_exactly_the_pixels_healpy_finds():
         nside = 1 << int(rng.integers(0, 9 if radius < 0.5 else 6))
         runs = disc_runs(nside, np.array([np.cos(theta)]), np.array([np.sin(theta)]),
                          np.array([phi]), np.array([radius]))
-        run, position = runs.cells()
+        position = runs.cells()
+        run = runs.run_of(np.arange(position.size))
+        assert np.array_equal(run, np.repeat(np.arange(runs.length.size), runs.length))
         mine = runs.ring_first[run] + position
         assert np.unique(mine).size == mine.size
         vector = hp.ang2vec(theta, phi)

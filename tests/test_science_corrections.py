@@ -143,6 +143,36 @@ def test_sky_sums_skip_empty_sky_and_keep_every_pixel_with_probability(model):
     assert mine == pytest.approx(dense, rel=1e-12)
 
 
+def test_sky_sums_across_longitude_zero_on_a_sparse_flat_map(model):
+    """A flat map with probability only within 20 deg of (0, 0), walked at its own order over
+    its listed pixels: neutrinos whose discs cross RA 0 (and one with none in reach) against
+    the plain sum over every map pixel within reach."""
+    import healpy as hp
+
+    from llama.io.skymap_geometry import SkyMap
+
+    nside = 256
+    xyz = np.stack(hp.pix2vec(nside, np.arange(12 * nside**2), nest=True), axis=-1)
+    distance = np.degrees(np.arccos(np.clip(xyz[:, 0], -1, 1)))
+    prob = np.where(distance < 20, np.exp(-(distance**2) / 50), 0.0)
+    tree = skysums.PixelTree.of(SkyMap(prob=prob / prob.sum(), nside=nside, uniq=None))
+    ra, dec = np.array([359.5, 0.3, 358.0, 1.0, 10.0]), np.array([0.0, 10.0, -15.0, 5.0, 88.0])
+    sigma = np.array([1.5, 2.0, 1.2, 3.0, 1.0])
+    centre = skysums.unit_vectors(ra, dec)
+    bands = model.energy_weight.band_values(np.full(5, 1e4))
+    sums = skysums.sky_sums(tree, centre, sigma, bands, model.energy_weight)
+    assert tree.sparse()  # the listed-pixel path was taken
+    area = hp.nside2pixarea(nside)
+    below, above, share = model.energy_weight.pixel_bands(np.degrees(np.arcsin(xyz[:, 2])), np.full(xyz.shape[0], area))
+    for i in range(5):
+        separation = skysums.separation_deg(xyz, centre[i])
+        reach = separation < skysums.PSF_CUTOFF_SIGMA * sigma[i] + skysums.max_pixel_radius_deg(8)
+        weight = bands[i, below] * share + bands[i, above] * (1 - share)
+        dense = (prob / prob.sum() * weight * skysums.psf_per_sr(separation, sigma[i]) * reach).sum()
+        assert sums.sky[i] == pytest.approx(dense, rel=1e-13, abs=0.0)
+    assert sums.sky[4] == 0.0 and sums.sky[:4].min() > 0
+
+
 # ------------------------------------------------------------------- section 5: OPA
 
 

@@ -28,6 +28,7 @@ from llama.io.neutrinos import NeutrinoList
 from llama.io.skymap_geometry import SkyMap
 from llama.science import odds as odds_mod
 from llama.science.searches import search as search_named
+from llama.science.skysums import normalised_sums
 
 ENERGY_GRID_POINTS = 4001
 TRIALS_PER_BATCH = 1000
@@ -188,7 +189,8 @@ class TrialResults:
 class SampleBackground:
     """P_emp,nu, the energy for A and A's band values of every background-sample row, computed
     once for all rows in one vectorised call (exactly the calls `llama significance` makes for
-    such a neutrino; 0.3-0.5 s for the 36,900-row sample)."""
+    such a neutrino; 0.3-0.5 s for the 36,900-row sample), and, for exact mode, the normalised
+    sky sum of each row the first time it is drawn (it does not depend on the right ascension)."""
 
     _recent: dict = {}  # (id(model), id(sample)) -> (model, sample, instance), a few kept
 
@@ -208,20 +210,33 @@ class SampleBackground:
         self.values = np.stack(model.nu_background(
             np.asarray(sample.zenith, float), np.asarray(sample.energy, float)))
         self.bands = model.energy_weight.band_values(self.values[1])
+        self._dec = np.asarray(sample.zenith, float) - 90.0  # as TrialGenerator draws them
+        self._sigma = np.asarray(sample.sigma, float)
+        self._sky_norm = np.full(self._dec.size, np.nan)
 
-    def __call__(self, batch: TrialBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(P_emp, energy, band values) of every neutrino of the batch."""
+    def __call__(self, batch: TrialBatch, normalised: bool = False) -> tuple[np.ndarray, ...]:
+        """(P_emp, energy, band values, normalised sky sum or NaN) of every neutrino of the
+        batch; the normalised sums of its sample rows when ``normalised`` (exact mode)."""
         picked = batch.pick >= 0
+        rows = batch.pick[picked]
+        sky_norm = np.full(len(batch), np.nan)
+        if normalised:
+            missing = np.unique(rows[np.isnan(self._sky_norm[rows])])
+            if missing.size:
+                centre = odds_mod.unit_vectors(np.zeros(missing.size), self._dec[missing])
+                self._sky_norm[missing] = normalised_sums(
+                    centre, self._sigma[missing], self.bands[missing], self.model.energy_weight)
+            sky_norm[picked] = self._sky_norm[rows]
         if picked.all():
-            return self.values[0, batch.pick], self.values[1, batch.pick], self.bands[batch.pick]
+            return self.values[0, batch.pick], self.values[1, batch.pick], self.bands[batch.pick], sky_norm
         p_emp, energy = np.empty(len(batch)), np.empty(len(batch))
-        p_emp[picked], energy[picked] = self.values[:, batch.pick[picked]]
+        p_emp[picked], energy[picked] = self.values[:, rows]
         bands = np.empty((len(batch), self.bands.shape[1]))
-        bands[picked] = self.bands[batch.pick[picked]]
+        bands[picked] = self.bands[rows]
         p_emp[~picked], energy[~picked] = self.model.nu_background(
             batch.zenith[~picked], batch.energy[~picked])
         bands[~picked] = self.model.energy_weight.band_values(energy[~picked])
-        return p_emp, energy, bands
+        return p_emp, energy, bands, sky_norm
 
 
 def evaluate_batch(
@@ -238,7 +253,7 @@ def evaluate_batch(
     search_named(search)  # a clear error for an unknown search
     terms = odds_mod.neutrino_terms(
         skymap, batch, trigger, model, pairs=search == "opa", group=batch.trial,
-        background=None if background is None else background(batch), sky=sky,
+        background=None if background is None else background(batch, normalised=sky is None), sky=sky,
     )  # fmt: skip
     if search == "subthreshold":
         result = odds_mod.subthreshold_batch(terms, batch.trial, batch.n_trials, trigger, model)

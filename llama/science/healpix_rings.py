@@ -55,13 +55,18 @@ class Runs:
     offset: np.ndarray
     ring_first: np.ndarray
 
-    def cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """(run, position in the ring) of every cell, runs one after the other."""
-        run = np.repeat(np.arange(self.length.size), self.length)
+    def cells(self) -> np.ndarray:
+        """The position in its ring of every cell, runs one after the other."""
         before = np.cumsum(self.length) - self.length  # cells of the runs before each
-        position = np.arange(run.size) - np.repeat(before - self.start, self.length)
+        position = np.arange(before[-1] + self.length[-1] if self.length.size else 0)
+        position -= np.repeat(before - self.start, self.length)
         size = np.repeat(self.size, self.length)
-        return run, position - np.where(position >= size, size, 0)
+        np.subtract(position, size, out=position, where=position >= size)  # past longitude 2 pi
+        return position
+
+    def run_of(self, cell: np.ndarray) -> np.ndarray:
+        """The run of cells given by their index in :meth:`cells`."""
+        return np.searchsorted(np.cumsum(self.length), cell, side="right")
 
     def take(self, keep: np.ndarray) -> Runs:
         """The runs selected by ``keep`` (a mask or indices), in order."""

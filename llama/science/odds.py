@@ -249,14 +249,15 @@ def neutrino_terms(
     model: SearchModel,
     pairs: bool = False,
     group: np.ndarray | None = None,
-    background: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    background: tuple[np.ndarray, ...] | None = None,
     sky: SkySumsFunction | None = None,
 ) -> NeutrinoTerms:
     """Compute NeutrinoTerms for any number of neutrinos at once.
 
     ``group`` (sorted, one entry per neutrino) says which neutrinos form one list (background
     trials); OPA pairs are formed within a group only. ``background`` passes precomputed
-    (P_emp, energy for A) from ``model.nu_background`` and A's band values at that energy; ``sky`` computes the sky sums
+    (P_emp, energy for A) from ``model.nu_background``, A's band values at that energy and the
+    normalised sky sums where known (NaN where not, or None); ``sky`` computes the sky sums
     (default: exact, :func:`llama.science.skysums.sky_sums`; fast-mode trials pass their own).
     Sky sums run over
     :func:`llama.science.skysums.sky_sums` (within PSF_CUTOFF_SIGMA, coarse pixels split), so
@@ -268,11 +269,12 @@ def neutrino_terms(
     params = model.params
     dt = (np.asarray(neutrinos.mjd, float) - trigger.time_mjd) * 86400.0
     zenith = np.asarray(neutrinos.zenith, float)
+    sky_norm = None
     if background is None:
         p_emp, energy = model.nu_background(zenith, neutrinos.energy)
         bands = model.energy_weight.band_values(energy) if n else np.zeros((0, 0))
     else:
-        p_emp, energy, bands = background
+        p_emp, energy, bands, sky_norm = background
     centre = unit_vectors(neutrinos.ra, neutrinos.dec)
     sigma = np.asarray(neutrinos.sigma, float)
     pair_set = None
@@ -288,7 +290,7 @@ def neutrino_terms(
             pair_bands[moved] = model.energy_weight.band_values(energy_j[moved])
         pair_set = Pairs(first, centre[second], sigma[second], pair_bands)
     if sky is None:
-        sums = sky_sums(PixelTree.of(skymap), centre, sigma, bands, model.energy_weight, pair_set)
+        sums = sky_sums(PixelTree.of(skymap), centre, sigma, bands, model.energy_weight, pair_set, sky_norm)
     else:
         sums = sky(centre, sigma, bands, pair_set)
     terms = NeutrinoTerms(
