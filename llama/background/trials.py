@@ -189,8 +189,8 @@ class TrialResults:
 class SampleBackground:
     """P_emp,nu, the energy for A and A's band values of every background-sample row, computed
     once for all rows in one vectorised call (exactly the calls `llama significance` makes for
-    such a neutrino; 0.3-0.5 s for the 36,900-row sample), and, for exact mode, the normalised
-    sky sum of each row the first time it is drawn (it does not depend on the right ascension)."""
+    such a neutrino; 0.3-0.5 s for the 36,900-row sample), and, the first time exact mode asks,
+    the normalised sky sum of every row (it does not depend on the right ascension; 0.5 s)."""
 
     _recent: dict = {}  # (id(model), id(sample)) -> (model, sample, instance), a few kept
 
@@ -210,9 +210,16 @@ class SampleBackground:
         self.values = np.stack(model.nu_background(
             np.asarray(sample.zenith, float), np.asarray(sample.energy, float)))
         self.bands = model.energy_weight.band_values(self.values[1])
-        self._dec = np.asarray(sample.zenith, float) - 90.0  # as TrialGenerator draws them
         self._sigma = np.asarray(sample.sigma, float)
-        self._sky_norm = np.full(self._dec.size, np.nan)
+        self._dec = np.asarray(sample.zenith, float) - 90.0  # as TrialGenerator draws them
+        self._sky_norm: np.ndarray | None = None
+
+    def normalised(self) -> np.ndarray:
+        """sum A PSF_norm of every row (:func:`llama.science.skysums.normalised_sums`)."""
+        if self._sky_norm is None:
+            centre = odds_mod.unit_vectors(np.zeros(self._dec.size), self._dec)
+            self._sky_norm = normalised_sums(centre, self._sigma, self.bands, self.model.energy_weight)
+        return self._sky_norm
 
     def __call__(self, batch: TrialBatch, normalised: bool = False) -> tuple[np.ndarray, ...]:
         """(P_emp, energy, band values, normalised sky sum or NaN) of every neutrino of the
@@ -221,12 +228,7 @@ class SampleBackground:
         rows = batch.pick[picked]
         sky_norm = np.full(len(batch), np.nan)
         if normalised:
-            missing = np.unique(rows[np.isnan(self._sky_norm[rows])])
-            if missing.size:
-                centre = odds_mod.unit_vectors(np.zeros(missing.size), self._dec[missing])
-                self._sky_norm[missing] = normalised_sums(
-                    centre, self._sigma[missing], self.bands[missing], self.model.energy_weight)
-            sky_norm[picked] = self._sky_norm[rows]
+            sky_norm[picked] = self.normalised()[rows]
         if picked.all():
             return self.values[0, batch.pick], self.values[1, batch.pick], self.bands[batch.pick], sky_norm
         p_emp, energy = np.empty(len(batch)), np.empty(len(batch))
