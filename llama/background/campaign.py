@@ -28,6 +28,7 @@ from llama import __version__
 from llama.config import Settings
 from llama.errors import InputError
 from llama.io.storage import atomic_write_bytes, exists, local_path, read_bytes, sha256_file
+from llama.science.skysums import PixelTree
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def run_job(campaign: Campaign, job: int, n_trials: int, out: str, progress: boo
             skymap, trigger, model, sample, rows.size, _seed_sequence(campaign.seed, job, m),
             campaign.search, campaign.injected_mu, progress, campaign.mode,
         )  # fmt: skip
+        skymap.forget(PixelTree.CACHE_KEY)  # its value tables: a job holds one map's at a time
         columns["skymap"][rows] = m
         columns["n_neutrinos"][rows] = result.n_neutrinos
         for name in ("odds", "p_h_0", "p_h_c"):

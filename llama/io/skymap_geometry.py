@@ -147,6 +147,10 @@ class SkyMap:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def forget(self, key: str) -> None:
+        """Drop the value stored under ``key`` (it is computed again if asked for)."""
+        self._cache.pop(key, None)
+
     def _order_ipix(self, index: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
         """(order, NESTED ipix) of the pixels at index (all if None); order is an int if flat."""
         if not self.is_moc:

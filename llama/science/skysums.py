@@ -202,10 +202,13 @@ class PixelTree:
         self._ipix = ipix[held][by_start]
         self._density = density[held][by_start]
 
+    CACHE_KEY = "pixel_tree"
+
     @classmethod
     def of(cls, skymap: SkyMapLike) -> PixelTree:
-        """The tree of a sky map (built once per map and kept in its cache)."""
-        return skymap.cached("pixel_tree", lambda: cls._build(skymap))
+        """The tree of a sky map (built once per map and kept in its cache under CACHE_KEY;
+        with its value tables up to ~35 MB, dropped by trials when done with the map)."""
+        return skymap.cached(cls.CACHE_KEY, lambda: cls._build(skymap))
 
     @classmethod
     def _build(cls, skymap: SkyMapLike) -> PixelTree:
