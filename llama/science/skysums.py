@@ -184,7 +184,7 @@ class PixelTree:
         self._rasters: dict[int, np.ndarray] = {}
         self._xyz: np.ndarray | None = None  # centre vectors of the pixels with probability ...
         self._rank: np.ndarray | None = None  # ... and, flat maps, each pixel's row there
-        self._held_rings: tuple | None = None  # flat maps: (sorted RING index, density) of those
+        self._held_rings: tuple | None = None  # sparse flat maps: those pixels ring by ring
         if flat:  # indexed by ipix; a coarser cell holds finer pixels if any has probability
             self._density = density
             self._held = int(np.count_nonzero(density > 0))
@@ -207,7 +207,7 @@ class PixelTree:
     @classmethod
     def of(cls, skymap: SkyMapLike) -> PixelTree:
         """The tree of a sky map (built once per map and kept in its cache under CACHE_KEY;
-        with its value tables up to ~35 MB, dropped by trials when done with the map)."""
+        with its value tables up to ~35 MB, dropped by a campaign job done with the map)."""
         return skymap.cached(cls.CACHE_KEY, lambda: cls._build(skymap))
 
     @classmethod
@@ -292,11 +292,10 @@ class PixelTree:
         """Which rings (by number) of a sparse flat map hold pixels with probability."""
         return self._held_rings[3]
 
-    def held_in_runs(self, runs: Runs) -> tuple[Runs, np.ndarray, np.ndarray, np.ndarray]:
-        """A sparse flat map's pixels with probability in runs at its own order: the runs that
-        hold any, how many each, and their (position in the ring, density), run by run and
-        along each run."""
-        before, position, density, _ = self._held_rings
+    def held_runs(self, runs: Runs) -> HeldRuns:
+        """The runs (at a sparse flat map's own order) that hold pixels with probability, and
+        how many each."""
+        before = self._held_rings[0]
         first = runs.ring_first + runs.start
         wraps = runs.start + runs.length > runs.size  # the run passes longitude 0
         end = np.where(wraps, runs.ring_first + runs.size, first + runs.length)
@@ -306,16 +305,21 @@ class PixelTree:
                                                        before.size - 1)] - before[runs.ring_first], 0)
         count = before_zero + after_zero
         held = count > 0
-        runs, start, before_zero, count, wraps = (
-            runs.take(held), start[held], before_zero[held], count[held], wraps[held])
+        return HeldRuns(runs.take(held), count[held], start[held], before_zero[held])
+
+    def held_cells(self, held: HeldRuns) -> tuple[np.ndarray, np.ndarray]:
+        """(position in the ring, density) of the pixels with probability of ``held``, run by
+        run and along each run."""
+        before, position, density, _ = self._held_rings
+        count, runs = held.count, held.runs
         offset = np.cumsum(count) - count
-        index = np.arange(count.sum()) + np.repeat(start - offset, count)
-        wrapped = np.flatnonzero(wraps)  # runs across longitude 0 go on from the ring's pixel 0
-        tail = count[wrapped] - before_zero[wrapped]
+        index = np.arange(count.sum()) + np.repeat(held.start - offset, count)
+        wrapped = np.flatnonzero(held.before_zero < count)  # runs across longitude 0 go on ...
+        tail = count[wrapped] - held.before_zero[wrapped]  # ... from the ring's pixel 0
         step = np.arange(tail.sum()) - np.repeat(np.cumsum(tail) - tail, tail)
-        index[np.repeat(offset[wrapped] + before_zero[wrapped], tail) + step] = (
+        index[np.repeat(offset[wrapped] + held.before_zero[wrapped], tail) + step] = (
             np.repeat(before[runs.ring_first[wrapped]], tail) + step)
-        return runs, count, position[index], density[index]
+        return position[index], density[index]
 
     def _leaf_xyz(self) -> np.ndarray:
         """Centre vectors of a multi-order map's pixels with probability (computed once)."""
@@ -337,6 +341,25 @@ class PixelTree:
         if self._rank is None:
             return _computed_centres(self.deepest, pixel)
         return self._xyz[self._rank[pixel]]
+
+
+@dataclass
+class HeldRuns:
+    """Runs holding a sparse flat map's pixels with probability: how many each, the index (in
+    the map's list) of the first, and how many come before longitude 0 (all, unless the run
+    passes it)."""
+
+    runs: Runs
+    count: np.ndarray
+    start: np.ndarray
+    before_zero: np.ndarray
+
+    def discs(self, first: int, stop: int) -> HeldRuns:
+        """The runs of discs first .. stop - 1, numbered from 0."""
+        at = slice(*np.searchsorted(self.runs.disc, [first, stop]))
+        runs = self.runs.take(at)
+        runs.disc = runs.disc - first
+        return HeldRuns(runs, self.count[at], self.start[at], self.before_zero[at])
 
 
 HELD_TABLE_MAX = 4_000_000
@@ -401,6 +424,7 @@ class DiscCells:
         start = runs.offset * step - np.arctan2(centre[runs.disc, 1], centre[runs.disc, 0]) / 2.0
         across = ((runs.z - z0) ** 2 + (runs.sin_theta - s0) ** 2) / 4.0
         scale = -2.0 * (180.0 / np.pi) ** 2 / sigma[runs.disc] ** 2  # -(2 arcsin)^2 / 2 sigma^2
+
         def per_cell(per_run: np.ndarray) -> np.ndarray:
             return np.repeat(per_run, self.count)  # a cell's run's value (cells are run by run)
 
@@ -423,19 +447,27 @@ class DiscCells:
         return separation_deg(self.pixel_xyz, centre[self.pixel_disc])
 
 
-def disc_cells(tree: PixelTree, order: int, centre: np.ndarray, reach_deg: np.ndarray) -> DiscCells:
+def cell_groups(tree: PixelTree, order: int, centre: np.ndarray, reach_deg: np.ndarray):
     """The cells with probability that can reach within ``reach_deg`` of each centre (unit
     vectors): cells at ``order`` where the map is that coarse or coarser, the map's own finer
-    pixels inside such cells elsewhere."""
+    pixels inside such cells elsewhere; as (disc slice, DiscCells of those discs) for groups of
+    consecutive discs. A sparse flat map is walked at its own order, its discs grouped by the
+    pixels they hold (from none to tens of thousands), about CELLS_PER_CHUNK at a time."""
     z0 = np.clip(centre[:, 2], -1.0, 1.0)
     s0 = np.hypot(centre[:, 0], centre[:, 1])
     phi0 = np.arctan2(centre[:, 1], centre[:, 0]) % (2.0 * np.pi)
-    if tree.flat and order < tree.deepest and tree.sparse():  # the map's own pixels, skipping empty sky
+    if tree.flat and order < tree.deepest and tree.sparse():
         order = tree.deepest
         reach = np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order), 180.0))
-        runs, count, position, density = tree.held_in_runs(disc_runs(1 << order, z0, s0, phi0, reach,
-                                                                     tree.held_rings()))
-        return DiscCells(order, runs, count, position, density, *_NO_PIXELS)
+        held = tree.held_runs(disc_runs(1 << order, z0, s0, phi0, reach, tree.held_rings()))
+        per_disc = np.bincount(held.runs.disc, held.count, minlength=z0.size)
+        group = np.cumsum(per_disc) // CELLS_PER_CHUNK
+        bounds = np.flatnonzero(np.diff(group, prepend=-1, append=group[-1] + 1))
+        for first, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            part = held.discs(first, stop)
+            position, density = tree.held_cells(part)
+            yield slice(first, stop), DiscCells(order, part.runs, part.count, position, density, *_NO_PIXELS)
+        return
     reach = np.radians(np.minimum(reach_deg + max_pixel_radius_deg(order), 180.0))
     runs = disc_runs(1 << order, z0, s0, phi0, reach)
     position = runs.cells()
@@ -448,8 +480,8 @@ def disc_cells(tree: PixelTree, order: int, centre: np.ndarray, reach_deg: np.nd
     near = _within_reach(pixel_xyz, pixel_order, centre, pixel_disc, reach_deg)
     density[finer] = 0.0  # those cells are their finer pixels; empty cells weigh 0 (cheaper to
     # keep than to remove when, as on a BAYESTAR map, nearly every cell holds probability)
-    return DiscCells(order, runs, runs.length, position, density, pixel_disc[near], pixel_order[near],
-                     pixel_xyz[near], pixel_density[near])
+    yield slice(0, z0.size), DiscCells(order, runs, runs.length, position, density, pixel_disc[near],
+                                       pixel_order[near], pixel_xyz[near], pixel_density[near])
 
 
 _NO_PIXELS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), np.zeros(0))
@@ -470,21 +502,19 @@ def psf_cells(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray) -> PsfCell
     """The cells under each neutrino's PSF (unit vectors ``centre``, sigma in deg), with their
     centre vectors, one neutrino after the other (for inspection; the sums use DiscCells)."""
     sigma = np.asarray(sigma, float)
-    target = order_for_sigma(sigma)
     parts = []
-    for order, rows in _chunks(target, sigma):
-        cells = disc_cells(tree, order, centre[rows], PSF_CUTOFF_SIGMA * sigma[rows])
-        runs = cells.runs  # at the map's own order for a sparse flat map
-        run = np.repeat(np.arange(cells.count.size), cells.count)
-        held = cells.density > 0
-        run, position, density = run[held], cells.position[held], cells.density[held]
-        z, s = runs.z[run], runs.sin_theta[run]
-        longitude = runs.longitude(run, position)
-        ring_xyz = np.stack([s * np.cos(longitude), s * np.sin(longitude), z], axis=-1)
-        parts.append((rows[np.concatenate([runs.disc[run], cells.pixel_disc])],
-                      np.concatenate([ring_xyz, cells.pixel_xyz]),
-                      np.concatenate([np.full(run.size, cells.order), cells.pixel_order]),
-                      np.concatenate([density, cells.pixel_density])))
+    for order, chunk in _chunks(order_for_sigma(sigma), sigma):
+        for discs, cells in cell_groups(tree, order, centre[chunk], PSF_CUTOFF_SIGMA * sigma[chunk]):
+            runs = cells.runs  # at the map's own order for a sparse flat map
+            run = np.repeat(np.arange(cells.count.size), cells.count)
+            held = cells.density > 0
+            run, position, density = run[held], cells.position[held], cells.density[held]
+            z, s, longitude = runs.z[run], runs.sin_theta[run], runs.longitude(run, position)
+            ring_xyz = np.stack([s * np.cos(longitude), s * np.sin(longitude), z], axis=-1)
+            parts.append((chunk[discs][np.concatenate([runs.disc[run], cells.pixel_disc])],
+                          np.concatenate([ring_xyz, cells.pixel_xyz]),
+                          np.concatenate([np.full(run.size, cells.order), cells.pixel_order]),
+                          np.concatenate([density, cells.pixel_density])))
     neutrino, xyz, level, density = (np.concatenate(part) for part in zip(*parts, strict=True))
     by_neutrino = np.argsort(neutrino, kind="stable")
     neutrino, xyz, level, density = neutrino[by_neutrino], xyz[by_neutrino], level[by_neutrino], density[by_neutrino]
@@ -567,17 +597,19 @@ def sky_sums(tree: PixelTree, centre: np.ndarray, sigma: np.ndarray, bands: np.n
     out = SkySums(np.zeros(sigma.size), sky_norm, np.zeros(0 if pairs is None else pairs.first.size))
     target = order_for_sigma(sigma)
     reach = PSF_CUTOFF_SIGMA * sigma
-    for order, rows in _chunks(target, sigma):
-        cells = disc_cells(tree, order, centre[rows], reach[rows])
-        out.sky[rows] = _cell_sum(cells, energy_weight, [(centre[rows], sigma[rows], bands[rows])])
+    for order, chunk in _chunks(target, sigma):
+        for discs, cells in cell_groups(tree, order, centre[chunk], reach[chunk]):
+            rows = chunk[discs]
+            out.sky[rows] = _cell_sum(cells, energy_weight, [(centre[rows], sigma[rows], bands[rows])])
     if pairs is not None and pairs.first.size:
         first = pairs.first
-        for order, rows in _chunks(target[first], sigma[first]):
-            i = first[rows]
-            cells = disc_cells(tree, order, centre[i], reach[i])  # the same cells as i's own
-            out.pair_sky[rows] = _cell_sum(cells, energy_weight, [
-                (centre[i], sigma[i], bands[i]),
-                (pairs.centre[rows], pairs.sigma[rows], pairs.bands[rows])])
+        for order, chunk in _chunks(target[first], sigma[first]):
+            for discs, cells in cell_groups(tree, order, centre[first[chunk]], reach[first[chunk]]):
+                rows = chunk[discs]  # pairs; their cells are those of their first neutrino
+                i = first[rows]
+                out.pair_sky[rows] = _cell_sum(cells, energy_weight, [
+                    (centre[i], sigma[i], bands[i]),
+                    (pairs.centre[rows], pairs.sigma[rows], pairs.bands[rows])])
     return out
 
 
