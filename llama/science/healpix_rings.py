@@ -60,8 +60,10 @@ class Runs:
         before = np.cumsum(self.length) - self.length  # cells of the runs before each
         position = np.arange(before[-1] + self.length[-1] if self.length.size else 0)
         position -= np.repeat(before - self.start, self.length)
-        size = np.repeat(self.size, self.length)
-        np.subtract(position, size, out=position, where=position >= size)  # past longitude 2 pi
+        wraps = np.flatnonzero(self.start + self.length > self.size)  # runs across longitude 0:
+        tail = self.start[wraps] + self.length[wraps] - self.size[wraps]  # their last cells ...
+        step = np.arange(tail.sum()) - np.repeat(np.cumsum(tail) - tail, tail)
+        position[np.repeat(before[wraps] + self.length[wraps] - tail, tail) + step] = step  # ... from 0
         return position
 
     def run_of(self, cell: np.ndarray) -> np.ndarray:
