@@ -190,7 +190,7 @@ class SampleBackground:
     """P_emp,nu, the energy for A and A's band values of every background-sample row, computed
     once for all rows in one vectorised call (exactly the calls `llama significance` makes for
     such a neutrino; 0.3-0.5 s for the 36,900-row sample), and, the first time exact mode asks,
-    the normalised sky sum of every row (it does not depend on the right ascension; 0.5 s)."""
+    the normalised sky sum of every row (it does not depend on the right ascension; 0.3 s)."""
 
     _recent: dict = {}  # (id(model), id(sample)) -> (model, sample, instance), a few kept
 

@@ -41,12 +41,11 @@ def _ring_of_z(nside: int, z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Runs:
-    """Runs of consecutive pixels of one ring inside a disc: the disc of each run, the ring
-    (1 .. 4 nside - 1), its z and sin(theta), the run's first pixel (position in the ring, 0 .. size - 1), its length,
+    """Runs of consecutive pixels of one ring inside a disc: the disc of each run, the ring's
+    z and sin(theta), the run's first pixel (position in the ring, 0 .. size - 1), its length,
     the ring's size and longitude offset, and the RING index of the ring's pixel 0."""
 
     disc: np.ndarray
-    ring: np.ndarray
     z: np.ndarray
     sin_theta: np.ndarray
     start: np.ndarray
@@ -110,5 +109,5 @@ def disc_runs(nside: int, z0: np.ndarray, sin_theta0: np.ndarray, phi0: np.ndarr
     length = np.floor(centre + half_width).astype(np.int64) - start + 1
     length = np.where(cos_half_width > 1.0, 0, np.clip(length, 0, size))
     keep = length > 0
-    return Runs(disc[keep], ring[keep], z[keep], sin_theta[keep], start[keep] % size[keep], length[keep],
+    return Runs(disc[keep], z[keep], sin_theta[keep], start[keep] % size[keep], length[keep],
                 size[keep], offset[keep], ring_first[keep])

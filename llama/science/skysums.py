@@ -27,6 +27,7 @@ Units: angles deg, areas sr, PSF per sr, probability density per sr.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -148,6 +149,7 @@ def _row_sums(matrix: np.ndarray) -> np.ndarray:
     return total
 
 
+@functools.cache
 def _crowded_nodes() -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes on [0, 1] mapped by (1 - cos t)/2, t in [0, pi] (crowded at both
     ends, which smooths square-root kinks there), and their weights."""
@@ -182,8 +184,7 @@ class PixelTree:
         self.deepest = int(order.max()) if order.size else 0
         density = np.asarray(prob, float) / np.ldexp(np.pi / 3, -2 * order)
         self._rasters: dict[int, np.ndarray] = {}
-        self._xyz: np.ndarray | None = None  # centre vectors of the pixels with probability ...
-        self._rank: np.ndarray | None = None  # ... and, flat maps, each pixel's row there
+        self._xyz: np.ndarray | None = None  # multi-order maps: centres of the pixels with p > 0
         self._held_rings: tuple | None = None  # sparse flat maps: those pixels ring by ring
         if flat:  # indexed by ipix; a coarser cell holds finer pixels if any has probability
             self._density = density
@@ -257,7 +258,8 @@ class PixelTree:
             children = (ipix[:, None] << (2 * depth)) + np.arange(1 << (2 * depth))
             cell, child = np.nonzero(self._density[children] > 0)
             pixel = children[cell, child]
-            return cell, np.full(cell.size, self.deepest), self._centres_of(pixel), self._density[pixel]
+            return (cell, np.full(cell.size, self.deepest), _computed_centres(self.deepest, pixel),
+                    self._density[pixel])
         shift = 2 * (MAX_ORDER - order)
         first = np.searchsorted(self._start, ipix << shift)
         count = np.searchsorted(self._start, (ipix + 1) << shift) - first
@@ -330,18 +332,6 @@ class PixelTree:
                 self._xyz[at] = _computed_centres(int(level), self._ipix[at])
         return self._xyz
 
-    def _centres_of(self, pixel: np.ndarray) -> np.ndarray:
-        """Centre vectors of a flat map's pixels: from a table of its pixels with probability
-        when they are at most HELD_TABLE_MAX (GW170817: 256,768), else computed."""
-        if self._rank is None and self._held <= HELD_TABLE_MAX:
-            held = np.flatnonzero(self._density > 0)
-            self._rank = np.full(self._density.size, -1, np.int32)
-            self._rank[held] = np.arange(held.size, dtype=np.int32)
-            self._xyz = _computed_centres(self.deepest, held)
-        if self._rank is None:
-            return _computed_centres(self.deepest, pixel)
-        return self._xyz[self._rank[pixel]]
-
 
 @dataclass
 class HeldRuns:
@@ -363,8 +353,8 @@ class HeldRuns:
 
 
 HELD_TABLE_MAX = 4_000_000
-"""A flat map's pixels with probability get a table of centre vectors (96 MB at most) when
-there are at most this many."""
+"""A flat map with at most this many pixels with probability is walked over a list of them
+(:meth:`PixelTree.sparse`; the list and its prefix table take at most 100 MB + 4 B a pixel)."""
 RASTER_MAX_ORDER = 9
 """A map's values at orders up to this are tabulated (RING order, 25 MB at order 9) once a
 batch of trials asks for many cells there."""
